@@ -1,0 +1,205 @@
+"""Weights in and out: a model folder is ``config.json`` + ``model.safetensors`` + ``README.md``.
+
+The same folder layout is used locally and on the Hugging Face Hub. Loading never unpickles anything:
+the config is JSON and the weights are safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from genae._version import __version__
+from genae.io import atomic_path, write_text_atomic
+
+if TYPE_CHECKING:
+    import torch
+
+    from genae.interfaces import GenerativeAutoencoder
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+FORMAT = "genae-model/1"
+HUB_PREFIX = "hf-hub:"
+
+
+class ModelFolderError(ValueError):
+    """A folder that is not a complete, readable genae model."""
+
+
+def save_pretrained(
+    model: GenerativeAutoencoder, path: str | Path, card: Mapping[str, Any] | None = None
+) -> Path:
+    """Write the model folder. Weights first, config last: a folder with a config is complete."""
+    from safetensors.torch import save_file
+
+    if not model.architecture:
+        raise ValueError(
+            "save_pretrained: the model has no registered architecture name; create it with genae.create"
+        )
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    merged_card = {**model.card, **(card or {})}
+    # clone + contiguous: safetensors refuses shared or strided storage.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    with atomic_path(path / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "genae_version": __version__})
+    write_text_atomic(path / CARD_NAME, render_model_card(model, merged_card))
+    config = {
+        "format": FORMAT,
+        "architecture": model.architecture,
+        "plugin": model.plugin,
+        "genae_version": __version__,
+        "config": model.config.to_dict(),
+        "card": _jsonable_card(merged_card),
+    }
+    write_text_atomic(path / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    folder = Path(folder)
+    config_path = folder / CONFIG_NAME
+    if not config_path.is_file():
+        raise ModelFolderError(f"{folder}: not a genae model folder (no {CONFIG_NAME})")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ModelFolderError(f"{config_path}: invalid JSON ({error})") from error
+    for key in ("architecture", "config"):
+        if key not in config:
+            raise ModelFolderError(f"{config_path}: missing key {key!r}")
+    return config
+
+
+def load_folder(folder: str | Path, device: torch.device | str | None = None) -> GenerativeAutoencoder:
+    """Rebuild a model from a folder written by :func:`save_pretrained`, bit-exactly."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from genae.factory import create
+
+    folder = Path(folder)
+    config = read_config(folder)
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise ModelFolderError(f"{folder}: no {WEIGHTS_NAME}")
+    model = create(config["architecture"], **config["config"])
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError) as error:
+        raise ModelFolderError(f"{weights}: unreadable safetensors file ({error})") from error
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelFolderError(
+            f"{weights}: weights do not match {config['architecture']}: "
+            f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+        )
+    model.card = dict(config.get("card") or {})
+    model.eval()
+    return model.to(device) if device is not None else model
+
+
+def parse_hub_name(name: str) -> tuple[str, str | None]:
+    """``hf-hub:org/repo@rev`` → ``("org/repo", "rev")``."""
+    if not name.startswith(HUB_PREFIX):
+        raise ValueError(f"expected a name starting with {HUB_PREFIX!r}, got {name!r}")
+    repo, _, revision = name[len(HUB_PREFIX) :].partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise ValueError(f"{name!r}: expected hf-hub:org/repo[@revision]")
+    return repo, revision or None
+
+
+def hub_offline() -> bool:
+    """Read ``HF_HUB_OFFLINE`` now, not at import (huggingface_hub caches it at import time)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def download_from_hub(repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None) -> Path:
+    """Fetch (or find in the standard cache) a model folder from the Hugging Face Hub."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = snapshot_download(
+            repo_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
+            local_files_only=hub_offline(),
+        )
+    except LocalEntryNotFoundError as error:
+        where = f"hf-hub:{repo_id}" + (f"@{revision}" if revision else "")
+        raise ModelFolderError(
+            f"{where} is not in the local Hugging Face cache and the Hub cannot be reached "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', 'unset')}). Download it once while online, "
+            "or save a model folder with save_pretrained and load that path."
+        ) from error
+    return Path(folder)
+
+
+def push_to_hub(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    """Upload a saved model folder; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    read_config(folder)  # refuse to upload something that would not load
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
+        commit_message=f"Upload genae model ({read_config(folder)['architecture']})",
+    )
+    return str(getattr(info, "commit_url", info))
+
+
+def _jsonable_card(card: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(dict(card), default=str))
+
+
+def render_model_card(model: GenerativeAutoencoder, card: Mapping[str, Any]) -> str:
+    """A Hugging Face model card: YAML front matter, then what the model is and how it was made."""
+    n_params = sum(p.numel() for p in model.parameters())
+    tags = ["genae", "generative-autoencoder", model.architecture, *card.get("tags", [])]
+    lines = ["---", "library_name: genae", f"license: {card.get('license', 'mit')}", "tags:"]
+    lines += [f"- {tag}" for tag in dict.fromkeys(tags)]
+    if card.get("dataset"):
+        lines += ["datasets:", f"- {card['dataset']}"]
+    metrics: Mapping[str, Any] = card.get("metrics", {})
+    if metrics:
+        lines += ["metrics:"] + [f"- {name}" for name in metrics]
+    lines += ["---", "", f"# {card.get('name', model.architecture)}", ""]
+    lines.append(card.get("description", f"A `{model.architecture}` model saved by genae {__version__}."))
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import genae",
+        f"model = genae.load({card.get('load_name', 'PATH_OR_NAME')!r})",
+        "z = model.encode(images)        # images: (B, C, H, W) in [-1, 1]",
+        "x = model.decode(z)",
+        "```",
+        "",
+        "## Architecture",
+        "",
+        f"- architecture: `{model.architecture}` (plugin `{model.plugin}`)",
+        f"- parameters: {n_params:,}",
+        f"- image shape: {model.image_shape}, latent dim: {model.latent_dim}",
+    ]
+    for key in ("dataset", "data_preparation", "training", "source", "conversion"):
+        if card.get(key):
+            lines.append(f"- {key.replace('_', ' ')}: {card[key]}")
+    if metrics:
+        lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {name} | {value} |" for name, value in metrics.items()]
+    if card.get("limitations"):
+        lines += ["", "## Limitations", "", str(card["limitations"])]
+    lines += ["", "## Config", "", "```json", model.config.to_json(), "```", ""]
+    return "\n".join(lines)

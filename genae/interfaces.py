@@ -1,0 +1,285 @@
+"""The contracts every genae model keeps.
+
+A model is ``encoder`` · ``prior`` · ``decoder`` held by a :class:`GenerativeAutoencoder`. Generic tools
+(the trainer, the benchmark runner, inversion, the CLI) only ever talk to these classes, so a plugin that
+keeps the contracts below gets all of them for free. ``genae.testing.check_model`` verifies them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Union
+
+import torch
+from torch import Tensor, nn
+
+from genae.config import ModelConfig
+
+StyleRange = Union[str, tuple[int, int], range, None]
+
+
+class Encoder(nn.Module, abc.ABC):
+    """Maps images ``(B, C, H, W)`` in ``[-1, 1]`` to latents ``(B, latent_dim)``.
+
+    Deterministic encoders return the code itself; stochastic encoders return their mean/mode unless
+    given ``noise=`` (a tensor of standard-normal draws), so that evaluation is reproducible.
+    """
+
+    latent_dim: int
+
+    @abc.abstractmethod
+    def forward(self, x: Tensor) -> Tensor:
+        """Return latents of shape ``(B, latent_dim)``."""
+
+
+class Decoder(nn.Module, abc.ABC):
+    """Maps latents ``(B, latent_dim)`` to images ``(B, C, H, W)`` in ``[-1, 1]``."""
+
+    latent_dim: int
+
+    @abc.abstractmethod
+    def forward(self, z: Tensor) -> Tensor:
+        """Return images of shape ``(B, C, H, W)`` with values in ``[-1, 1]``."""
+
+
+class StyleDecoder(Decoder):
+    """A decoder driven by one latent per *style slot* (e.g. per resolution block).
+
+    ``forward_styles`` is the single capability that style mixing, conditional sampling and W+
+    inversion are built on. Decoding one latent is decoding it in every slot.
+    """
+
+    @property
+    @abc.abstractmethod
+    def num_styles(self) -> int:
+        """Number of style slots; ``forward_styles`` takes exactly this many latents."""
+
+    @abc.abstractmethod
+    def forward_styles(self, styles: Sequence[Tensor]) -> Tensor:
+        """Decode with ``styles[i]`` (shape ``(B, latent_dim)``) driving slot ``i``."""
+
+    @property
+    def style_ranges(self) -> dict[str, tuple[int, int]]:
+        """Named half-open slot ranges, e.g. ``{"coarse": (0, 2), ...}``.
+
+        The default splits the slots into three near-equal parts; decoders with a physical meaning for
+        their slots (resolutions) override it.
+        """
+        n = self.num_styles
+        a, b = max(1, round(n / 3)), max(2, round(2 * n / 3))
+        return {"coarse": (0, a), "intermediate": (a, b), "fine": (b, n), "all": (0, n)}
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.forward_styles([z] * self.num_styles)
+
+
+class Prior(nn.Module, abc.ABC):
+    """The distribution latents are drawn from when sampling."""
+
+    latent_dim: int
+
+    @abc.abstractmethod
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> Tensor:
+        """Draw ``n`` latents ``(n, latent_dim)``; identical generators give identical draws."""
+
+    @property
+    def is_spherical(self) -> bool:
+        """True when samples lie on the unit sphere (interpolation then uses slerp)."""
+        return False
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """Log-density of ``z``; priors without a tractable density raise ``TypeError``."""
+        raise TypeError(f"{type(self).__name__} has no tractable log-density")
+
+
+class Loss(nn.Module, abc.ABC):
+    """A loss returns a dict of *named, unweighted* scalar terms.
+
+    Recipes weight and sum the terms, and log every one, so each term can be switched off or re-weighted
+    without touching the loss code (ablations). Losses with learned parameters (Barron's adaptive loss)
+    are modules so their parameters are saved and optimised like any other.
+    """
+
+    @abc.abstractmethod
+    def forward(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
+        """Return ``{term_name: scalar tensor}``."""
+
+
+class GenerativeAutoencoder(nn.Module):
+    """An encoder, a prior and a decoder, plus the operations users call on real images.
+
+    Subclasses set ``config_class``, build ``encoder``/``decoder``/``prior`` from ``config`` in
+    ``__init__``, and override nothing else unless their semantics differ. ``architecture`` and
+    ``plugin`` are stamped by the registry when the model is created through ``genae.create``.
+    """
+
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    architecture: str = ""
+    plugin: str = ""
+
+    encoder: Encoder
+    decoder: Decoder
+    prior: Prior
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
+            )
+        self.config = config
+        #: Free-form facts for the model card (dataset, metrics, training); saved with the weights.
+        self.card: dict[str, Any] = {}
+
+    # -- shape facts -------------------------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    @property
+    def channels(self) -> int:
+        return self.config.channels_in
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.resolution, self.resolution)
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.parameters():
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
+    def is_style_based(self) -> bool:
+        return isinstance(self.decoder, StyleDecoder)
+
+    def capabilities(self) -> dict[str, bool]:
+        """What generic tools may do with this model (shown by ``genae info``)."""
+        return {
+            "encode": True,
+            "decode": True,
+            "sample": True,
+            "style_mixing": self.is_style_based,
+            "log_prob": type(self.prior).log_prob is not Prior.log_prob,
+        }
+
+    # -- checks shared by every entry point ---------------------------------------------------------
+    def check_images(self, x: Tensor, name: str = "images") -> None:
+        """Refuse anything that is not a float batch of this model's image shape."""
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"{name}: expected shape (B, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}; "
+                "use genae.data.fit_images to resize or convert channels"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"{name}: expected a floating-point tensor in [-1, 1], got dtype {x.dtype}")
+
+    def check_latents(self, z: Tensor, name: str = "latents") -> None:
+        if not isinstance(z, Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(z).__name__}")
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"{name}: expected shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+
+    # -- the user-facing operations -----------------------------------------------------------------
+    def encode(self, x: Tensor) -> Tensor:
+        self.check_images(x)
+        return self.encoder(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        self.check_latents(z)
+        return self.decoder(z)
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> Tensor:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n: expected a positive int, got {n!r}")
+        z = self.prior.sample(n, generator=generator, device=device or self.device)
+        return self.decode(z)
+
+    def resolve_style_range(self, spec: StyleRange) -> tuple[int, int]:
+        """Turn a named range, ``(start, stop)`` or ``range`` into validated slot bounds."""
+        decoder = self._style_decoder()
+        named = decoder.style_ranges
+        valid = f"named ranges {named} or (start, stop) with 0 <= start < stop <= {decoder.num_styles}"
+        if isinstance(spec, str):
+            if spec not in named:
+                raise ValueError(f"unknown style range {spec!r}; valid: {valid}")
+            start, stop = named[spec]
+        elif isinstance(spec, range) and spec.step == 1:
+            start, stop = spec.start, spec.stop
+        elif isinstance(spec, (tuple, list)) and len(spec) == 2 and all(isinstance(v, int) for v in spec):
+            start, stop = spec
+        else:
+            raise ValueError(f"style range {spec!r} is not understood; valid: {valid}")
+        if not 0 <= start < stop <= decoder.num_styles:
+            raise ValueError(f"style range {spec!r} is outside this model's slots; valid: {valid}")
+        return start, stop
+
+    def mix_styles(self, latents: Sequence[Tensor], ranges: Sequence[StyleRange]) -> list[Tensor]:
+        """Per-slot latents where ``latents[i]`` drives the slots of ``ranges[i]``.
+
+        One range may be ``None``: it takes every slot the others leave. Overlaps and uncovered slots
+        are errors, so a mix always means exactly what it says.
+        """
+        decoder = self._style_decoder()
+        if len(latents) != len(ranges) or not latents:
+            raise ValueError(
+                f"mix: need one range per latent, got {len(latents)} latents and {len(ranges)} ranges"
+            )
+        if sum(r is None for r in ranges) > 1:
+            raise ValueError("mix: at most one range may be None (the remaining slots)")
+        owner: list[int | None] = [None] * decoder.num_styles
+        for index, spec in enumerate(ranges):
+            if spec is None:
+                continue
+            start, stop = self.resolve_style_range(spec)
+            for slot in range(start, stop):
+                if owner[slot] is not None:
+                    raise ValueError(f"mix: slot {slot} is claimed by ranges {ranges[owner[slot]]!r} and {spec!r}")
+                owner[slot] = index
+        rest = [i for i, r in enumerate(ranges) if r is None]
+        for slot, who in enumerate(owner):
+            if who is None:
+                if not rest:
+                    raise ValueError(
+                        f"mix: slot {slot} is not covered by any range; give a None range for 'the rest'"
+                    )
+                owner[slot] = rest[0]
+        for index, z in enumerate(latents):
+            self.check_latents(z, name=f"latents[{index}]")
+        return [latents[who] for who in owner]  # type: ignore[index]
+
+    def mix(self, latents: Sequence[Tensor], ranges: Sequence[StyleRange]) -> Tensor:
+        """Decode a style mix: ``latents[i]`` drives the slots named by ``ranges[i]``."""
+        styles = self.mix_styles(latents, ranges)
+        return self._style_decoder().forward_styles(styles)
+
+    def _style_decoder(self) -> StyleDecoder:
+        if not isinstance(self.decoder, StyleDecoder):
+            raise TypeError(
+                f"{self.architecture or type(self).__name__} has a {type(self.decoder).__name__}, "
+                "which is not style-based: style mixing needs a StyleDecoder"
+            )
+        return self.decoder
+
+    # -- weights ------------------------------------------------------------------------------------
+    def save_pretrained(self, path: str | Path, card: Mapping[str, Any] | None = None) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card to ``path``."""
+        from genae.hub import save_pretrained
+
+        return save_pretrained(self, path, card=card)

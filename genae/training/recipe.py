@@ -1,0 +1,86 @@
+"""The Recipe protocol: a model family's training algorithm, separated from the generic loop.
+
+The :class:`~genae.training.trainer.Trainer` owns devices, data, EMA, AMP, DDP, checkpoints and logging.
+A recipe owns only what is specific to its family: its optimisers, its losses, and the order in which
+nets step. Everything a recipe needs from the loop arrives through the :class:`StepContext`.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from genae.interfaces import GenerativeAutoencoder
+    from genae.training.schedule import ProgressiveSchedule
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Where progressive growing stands at one step (a single phase when not growing)."""
+
+    index: int  # 0 for the first (lowest-resolution) phase
+    resolution: int  # images handed to train_step have this size
+    alpha: float  # fade-in of the newest block, in [0, 1]; 1.0 when stable / not growing
+    batch_size: int
+    lr: float
+    fading: bool  # True while alpha < 1 in this phase
+
+
+class StepContext(abc.ABC):
+    """What the loop offers a recipe during one step. Implemented by the Trainer."""
+
+    device: torch.device
+    step: int  # optimisation steps completed before this one
+    images_seen: int  # real images consumed before this step (all ranks)
+    phase: Phase
+    generator: torch.Generator  # the recipe's own seeded randomness (saved in checkpoints)
+    world_size: int
+    rank: int
+
+    @abc.abstractmethod
+    def optimize(self, optimizer: str, loss: Tensor) -> None:
+        """Zero grads, backward ``loss`` (AMP-scaled), all-reduce grads across ranks, clip, step."""
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Mixed precision region (a no-op unless AMP is enabled on CUDA)."""
+        return contextlib.nullcontext()
+
+
+class Recipe(abc.ABC):
+    """Subclass per model family. Construct with the model and keyword options (all JSON-able)."""
+
+    def __init__(self, model: GenerativeAutoencoder, **options: Any) -> None:
+        self.model = model
+        self.options = options
+
+    @abc.abstractmethod
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Called once; the trainer saves/restores their state and sets ``lr`` from the phase."""
+
+    @abc.abstractmethod
+    def train_step(self, images: Tensor, ctx: StepContext) -> dict[str, float]:
+        """One iteration on a batch at ``ctx.phase.resolution``; returns every loss term to log."""
+
+    def ema_modules(self) -> dict[str, float]:
+        """Names of ``model`` submodules to keep an EMA of, with their decay (e.g. ``{"decoder": 0.999}``)."""
+        return {}
+
+    def schedule(self) -> ProgressiveSchedule | None:
+        """The progressive-growing schedule, or None to train at the model's full resolution."""
+        return None
+
+    def on_phase_start(self, phase: Phase, ctx: StepContext) -> None:
+        """Hook when a new phase begins (e.g. grow per-pixel loss parameters). Also called on resume."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Recipe state beyond the model and optimisers (e.g. a history pool); tensors allowed."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""

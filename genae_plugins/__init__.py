@@ -1,0 +1,1 @@
+"""genae's built-in plugins. Each sub-package registers itself through the ``genae.plugins`` entry points."""
