@@ -80,7 +80,9 @@ def resolve_pretrained(name: str) -> PretrainedSpec:
             f"{name!r} is an architecture, not pretrained weights: use genae.create({name!r}) for a fresh "
             f"model, or load one of: {', '.join(have) or '(none registered)'}"
         )
-    return REGISTRY.pretrained_spec(name)  # raises with close matches
+    raise RegistryError(
+        REGISTRY.unknown_message("model or pretrained name", name, [*REGISTRY.models, *REGISTRY.pretrained, *REGISTRY.aliases])
+    )
 
 
 def pretrained_folder(spec: PretrainedSpec) -> Path:

@@ -197,8 +197,9 @@ class GenerativeAutoencoder(nn.Module):
         return self.encoder(x)
 
     def decode(self, z: Tensor) -> Tensor:
+        """Images in ``[-1, 1]``: raw decoder outputs are clamped so every caller gets displayable images."""
         self.check_latents(z)
-        return self.decoder(z)
+        return self.decoder(z).clamp(-1, 1)
 
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
@@ -267,7 +268,7 @@ class GenerativeAutoencoder(nn.Module):
     def mix(self, latents: Sequence[Tensor], ranges: Sequence[StyleRange]) -> Tensor:
         """Decode a style mix: ``latents[i]`` drives the slots named by ``ranges[i]``."""
         styles = self.mix_styles(latents, ranges)
-        return self._style_decoder().forward_styles(styles)
+        return self._style_decoder().forward_styles(styles).clamp(-1, 1)
 
     def _style_decoder(self) -> StyleDecoder:
         if not isinstance(self.decoder, StyleDecoder):

@@ -190,14 +190,14 @@ class Registry:
         self.discover()
         key = self.canonical(name)
         if key not in self.models:
-            raise RegistryError(self._unknown("model", name, list(self.models) + list(self.aliases)))
+            raise RegistryError(self.unknown_message("model", name, list(self.models) + list(self.aliases)))
         return self.models[key]
 
     def pretrained_spec(self, name: str) -> PretrainedSpec:
         self.discover()
         key = self.canonical(name)
         if key not in self.pretrained:
-            raise RegistryError(self._unknown("pretrained model", name, list(self.pretrained)))
+            raise RegistryError(self.unknown_message("pretrained model", name, list(self.pretrained)))
         return self.pretrained[key]
 
     def list_models(self, pattern: str = "*", pretrained: bool = False) -> list[str]:
@@ -205,7 +205,7 @@ class Registry:
         names = self.pretrained if pretrained else self.models
         return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
-    def _unknown(self, kind: str, name: str, candidates: list[str]) -> str:
+    def unknown_message(self, kind: str, name: str, candidates: list[str]) -> str:
         close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
         hint = f"; did you mean: {', '.join(close)}?" if close else ""
         failed = (

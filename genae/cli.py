@@ -1,0 +1,338 @@
+"""The ``genae`` command. Sub-commands load lazily, so ``genae --help`` stays fast.
+
+Core commands live here or in their package (``train`` in ``genae.training.cli``, ``bench`` in
+``genae.bench.cli``); plugins add theirs through ``registry.add_command`` — a dotted name such as
+``convert.automodulator`` nests under a ``convert`` group.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from genae._version import __version__
+
+LAZY_COMMANDS = {
+    "train": "genae.training.cli:train_command",
+    "bench": "genae.bench.cli:bench_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are ``module:attr`` strings, plus plugin commands from the registry."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, prefix: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+        self.prefix = prefix
+
+    def _plugin_entries(self) -> dict[str, str | None]:
+        """Names one level below this group: leaf commands map to their target, sub-groups to None."""
+        from genae.registry import REGISTRY
+
+        REGISTRY.discover()
+        entries: dict[str, str | None] = {}
+        for full, spec in REGISTRY.commands.items():
+            if not full.startswith(self.prefix):
+                continue
+            head, _, rest = full[len(self.prefix) :].partition(".")
+            entries[head] = None if rest else spec.command  # type: ignore[assignment]
+        return entries
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy) | set(self._plugin_entries()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        if name in self.lazy:
+            return _import_command(name, self.lazy[name])
+        entries = self._plugin_entries()
+        if name not in entries:
+            return None
+        if entries[name] is None:
+            return LazyGroup(name=name, prefix=f"{self.prefix}{name}.", help=f"{name} sub-commands from plugins.")
+        return _import_command(name, entries[name])
+
+
+def _import_command(name: str, target: str) -> click.Command:
+    """Import a command; if its module is broken, stand in a command that reports why when run."""
+    from genae.registry import import_object
+
+    try:
+        return import_object(target)
+    except Exception as error:  # noqa: BLE001 - one broken command must not break `genae --help`
+        message = f"command {name!r} is unavailable: {target} failed to import ({type(error).__name__}: {error})"
+
+        def unavailable() -> None:
+            raise click.ClickException(message)
+
+        return click.Command(name, callback=unavailable, help=f"(unavailable: {type(error).__name__})")
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="genae")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """genae: generative autoencoders — encode, decode, sample and edit images."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+@cli.command("list")
+@click.argument("pattern", default="*")
+@click.option("--pretrained", is_flag=True, help="List pretrained weights instead of architectures.")
+def list_command(pattern: str, pretrained: bool) -> None:
+    """List architectures (or pretrained weights) matching PATTERN (shell wildcards)."""
+    from genae.registry import REGISTRY
+
+    REGISTRY.discover()
+    if pretrained:
+        rows = [
+            (s.name, s.architecture, s.dataset or "-", str(s.resolution or "-"), s.source or _source_of(s))
+            for s in (REGISTRY.pretrained[n] for n in REGISTRY.list_models(pattern, pretrained=True))
+        ]
+        _print_table(("name", "architecture", "dataset", "resolution", "source"), rows)
+    else:
+        rows = []
+        for name in REGISTRY.list_models(pattern):
+            spec = REGISTRY.models[name]
+            params, resolution = _describe_architecture(name)
+            tags = [p.name for p in REGISTRY.pretrained.values() if p.architecture == name]
+            rows.append((name, spec.plugin, params, resolution, ", ".join(tags) or "-"))
+        _print_table(("name", "plugin", "parameters", "resolution", "pretrained"), rows)
+    for plugin, error in sorted(REGISTRY.failed_plugins.items()):
+        click.echo(f"note: plugin {plugin!r} failed to load: {error}", err=True)
+
+
+@cli.command("info")
+@click.argument("name")
+def info_command(name: str) -> None:
+    """Show an architecture's config and capabilities, or a pretrained model's card."""
+    import json
+
+    from genae.factory import create, pretrained_folder, resolve_pretrained
+    from genae.hub import CARD_NAME
+    from genae.registry import REGISTRY
+
+    if REGISTRY.canonical(name) in REGISTRY.models:
+        spec = REGISTRY.model_spec(name)
+        model = create(name, device="meta")
+        click.echo(f"architecture: {spec.name} (plugin {spec.plugin})")
+        if spec.description:
+            click.echo(spec.description)
+        click.echo(f"capabilities: {json.dumps(model.capabilities())}")
+        click.echo(f"recipe: {spec.recipe or '(none: not trainable with genae train)'}")
+        click.echo("default config:\n" + model.config.to_json())
+        return
+    spec_p = resolve_pretrained(name)
+    click.echo(f"pretrained: {spec_p.name} -> architecture {spec_p.architecture} (plugin {spec_p.plugin})")
+    click.echo(f"source: {spec_p.source or _source_of(spec_p)}")
+    if spec_p.package_files:
+        click.echo((pretrained_folder(spec_p) / CARD_NAME).read_text(encoding="utf-8"))
+
+
+@cli.command("push")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("repo_id")
+@click.option("--private", is_flag=True, help="Create the Hub repository as private.")
+@click.option("--token", default=None, help="Hugging Face token (default: the logged-in token).")
+def push_command(folder: Path, repo_id: str, private: bool, token: str | None) -> None:
+    """Upload a saved model FOLDER to the Hugging Face Hub as REPO_ID (org/name)."""
+    from genae.hub import push_to_hub
+
+    click.echo(push_to_hub(folder, repo_id, private=private, token=token))
+
+
+# -- editing commands: work for any model, style commands for style-based ones ------------------------
+def _image_options(func: Any) -> Any:
+    func = click.option("--data", default="fashion-mnist-mini", show_default=True,
+                        help="Dataset name or path used when no IMAGES are given.")(func)
+    func = click.option("-n", "count", default=8, show_default=True, help="How many dataset images.")(func)
+    func = click.option("--seed", default=0, show_default=True, help="Seed for picking images and sampling.")(func)
+    func = click.option("--device", default="cpu", show_default=True)(func)
+    func = click.option("--scale", default=4, show_default=True, help="Enlarge the PNG by this factor.")(func)
+    func = click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                        help="PNG file to write.")(func)
+    return func
+
+
+def _load_inputs(model: Any, images: tuple[str, ...], data: str, count: int, seed: int) -> Any:
+    """User files (converted to the model's shape with a notice) or ``count`` seeded dataset images."""
+    import torch
+
+    from genae.data import fit_images, load_image_files, open_dataset
+
+    if images:
+        batch = load_image_files(list(images), channels=model.channels, resolution=model.resolution)
+    else:
+        dataset = open_dataset(data, split="test", resolution=model.resolution)
+        if count < 1 or count > len(dataset):
+            raise click.BadParameter(f"-n must be between 1 and {len(dataset)}, got {count}")
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
+        batch = torch.stack([dataset[int(i)][0] for i in order])
+    batch, notice = fit_images(batch, channels=model.channels, resolution=model.resolution)
+    if notice:
+        click.echo(f"note: {notice}", err=True)
+    return batch.to(model.device)
+
+
+def _done(path: Path) -> None:
+    click.echo(f"wrote {path}")
+
+
+@cli.command("reconstruct")
+@click.argument("model_name")
+@click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@_image_options
+def reconstruct_command(model_name: str, images: tuple[str, ...], data: str, count: int, seed: int,
+                        device: str, scale: int, out: Path) -> None:
+    """Encode and decode IMAGES (or dataset images); grid rows: inputs, reconstructions."""
+    import torch
+
+    from genae.factory import load
+    from genae.viz import save_image_grid
+
+    model = load(model_name, device=device)
+    x = _load_inputs(model, images, data, count, seed)
+    with torch.no_grad():
+        grid = torch.cat([x, model.reconstruct(x)])
+    _done(save_image_grid(grid, out, nrow=x.shape[0], scale=scale))
+
+
+@cli.command("sample")
+@click.argument("model_name")
+@click.option("-n", "count", default=16, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--scale", default=4, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def sample_command(model_name: str, count: int, seed: int, device: str, scale: int, out: Path) -> None:
+    """Draw latents from the prior and decode them."""
+    import math
+
+    import torch
+
+    from genae.factory import load
+    from genae.viz import save_image_grid
+
+    model = load(model_name, device=device)
+    with torch.no_grad():
+        x = model.sample(count, generator=torch.Generator().manual_seed(seed))
+    _done(save_image_grid(x, out, nrow=max(1, int(math.sqrt(count))), scale=scale))
+
+
+@cli.command("mix")
+@click.argument("model_name")
+@click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--range", "style_range", default="coarse", show_default=True,
+              help="Styles taken from the row images: a named range or START:STOP block slots.")
+@_image_options
+def mix_command(model_name: str, images: tuple[str, ...], style_range: str, data: str, count: int, seed: int,
+                device: str, scale: int, out: Path) -> None:
+    """Style-mixing matrix: first half of the images are rows, second half columns."""
+    from genae.factory import load
+    from genae.viz import save_image_grid, style_mixing_matrix
+
+    model = load(model_name, device=device)
+    x = _load_inputs(model, images, data, count, seed)
+    if x.shape[0] < 2:
+        raise click.BadParameter("mix needs at least 2 images (rows and columns)")
+    half = x.shape[0] // 2
+    rows, cols = x[:half], x[half:]
+    matrix = style_mixing_matrix(model, rows, cols, _parse_range(style_range))
+    _done(save_image_grid(matrix, out, nrow=cols.shape[0] + 1, scale=scale))
+
+
+@cli.command("interpolate")
+@click.argument("model_name")
+@click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--steps", default=8, show_default=True)
+@_image_options
+def interpolate_command(model_name: str, images: tuple[str, ...], steps: int, data: str, count: int, seed: int,
+                        device: str, scale: int, out: Path) -> None:
+    """Interpolate between consecutive pairs of images (slerp on spherical priors)."""
+    import torch
+
+    from genae.factory import load
+    from genae.viz import interpolation_strip, save_image_grid
+
+    model = load(model_name, device=device)
+    x = _load_inputs(model, images, data, count, seed)
+    if x.shape[0] < 2:
+        raise click.BadParameter("interpolate needs at least 2 images")
+    pairs = x.shape[0] // 2
+    with torch.no_grad():
+        z = model.encode(x[: 2 * pairs])
+        strip = interpolation_strip(model, z[0::2], z[1::2], steps=steps)
+    _done(save_image_grid(strip, out, nrow=steps, scale=scale))
+
+
+def _parse_range(text: str) -> str | tuple[int, int]:
+    if ":" in text:
+        start, _, stop = text.partition(":")
+        try:
+            return int(start), int(stop)
+        except ValueError as error:
+            raise click.BadParameter(f"--range {text!r}: expected NAME or START:STOP") from error
+    return text
+
+
+def _describe_architecture(name: str) -> tuple[str, str]:
+    """Parameter count and resolution of the default config, built on the meta device (no memory)."""
+    from genae.factory import create
+
+    try:
+        model = create(name, device="meta")
+    except Exception as error:  # noqa: BLE001 - a broken model shows as such in the table
+        return f"error: {type(error).__name__}", "-"
+    params = sum(p.numel() for p in model.parameters())
+    return f"{params / 1e6:.2f}M", str(model.resolution)
+
+
+def _source_of(spec: Any) -> str:
+    return spec.package_files and "bundled" or spec.hf_repo and f"hf-hub:{spec.hf_repo}" or "resolver"
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    for row in (header, tuple("-" * w for w in widths), *rows):
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one clear line per error unless ``--debug``."""
+    import warnings
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if not debug:
+        warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"
+    try:
+        cli.main(args=args, prog_name="genae", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the CLI's contract is one line per error
+        if debug:
+            raise
+        click.echo(f"error: {error}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""``check_model``: the conformance suite every genae model (ours or a plugin's) should pass.
+
+Run it in a plugin's own tests: ``genae.testing.check_model(genae.create("my-model"))``. It checks the
+contracts of ``genae.interfaces`` — shapes, value ranges, dtype/device moves, seeded determinism, the
+save/load round trip, and style capabilities when the decoder declares them — and reports every failure
+at once rather than stopping at the first.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from genae.config import ModelConfig
+from genae.interfaces import Decoder, Encoder, GenerativeAutoencoder, Prior, StyleDecoder
+
+__all__ = ["CheckReport", "ConformanceError", "check_model"]
+
+
+class ConformanceError(AssertionError):
+    """Raised by :func:`check_model` with every failed check listed."""
+
+
+@dataclass
+class CheckReport:
+    passed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.passed)} passed, {len(self.failed)} failed, {len(self.skipped)} skipped"]
+        lines += [f"  FAILED {name}: {why}" for name, why in self.failed.items()]
+        lines += [f"  skipped {name}: {why}" for name, why in self.skipped.items()]
+        return "\n".join(lines)
+
+
+class _Skip(Exception):
+    pass
+
+
+def check_model(
+    model: GenerativeAutoencoder,
+    *,
+    batch_size: int = 2,
+    seed: int = 0,
+    devices: Sequence[str] | None = None,
+    atol: float = 1e-5,
+    raise_on_failure: bool = True,
+) -> CheckReport:
+    """Run every conformance check on ``model`` (left in eval mode on its original device and dtype)."""
+    if not isinstance(model, GenerativeAutoencoder):
+        raise TypeError(f"model: expected a GenerativeAutoencoder, got {type(model).__name__}")
+    if batch_size < 2:
+        raise ValueError(f"batch_size: need at least 2 to test batch independence, got {batch_size}")
+    if devices is None:
+        devices = ["cuda"] if torch.cuda.is_available() else []
+    model.eval()
+    ctx = _Context(model, batch_size, seed, atol)
+    checks: list[tuple[str, Callable[[], None]]] = [
+        ("components", ctx.components),
+        ("config_json_round_trip", ctx.config_round_trip),
+        ("shapes", ctx.shapes),
+        ("value_range", ctx.value_range),
+        ("bad_inputs_refused", ctx.bad_inputs),
+        ("seeded_sampling", ctx.seeded_sampling),
+        ("deterministic_eval", ctx.deterministic_eval),
+        ("batch_independence", ctx.batch_independence),
+        ("gradients_flow", ctx.gradients_flow),
+        ("dtype_float64", ctx.dtype_move),
+        ("save_load_bit_exact", ctx.save_load),
+        ("style_capabilities", ctx.styles),
+    ]
+    checks += [(f"device_{d}", (lambda d=d: ctx.device_move(d))) for d in devices]
+    report = CheckReport()
+    for name, check in checks:
+        try:
+            with torch.no_grad() if name != "gradients_flow" else torch.enable_grad():
+                check()
+        except _Skip as why:
+            report.skipped[name] = str(why)
+        except Exception as error:  # noqa: BLE001 - every failure is collected and reported
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            report.failed[name] = f"{type(error).__name__}: {error} ({Path(where.filename).name}:{where.lineno})"
+        else:
+            report.passed.append(name)
+    model.eval()
+    if report.failed and raise_on_failure:
+        raise ConformanceError(f"{model.architecture or type(model).__name__} failed conformance:\n{report}")
+    return report
+
+
+class _Context:
+    def __init__(self, model: GenerativeAutoencoder, batch_size: int, seed: int, atol: float) -> None:
+        self.model, self.batch_size, self.seed, self.atol = model, batch_size, seed, atol
+
+    def images(self, n: int | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed)
+        x = torch.rand(n or self.batch_size, *self.model.image_shape, generator=generator) * 2 - 1
+        return x.to(device=self.model.device, dtype=dtype)
+
+    def latents(self, n: int | None = None) -> torch.Tensor:
+        return self.model.prior.sample(
+            n or self.batch_size, generator=torch.Generator().manual_seed(self.seed), device=self.model.device
+        )
+
+    def components(self) -> None:
+        m = self.model
+        for name, kind in (("encoder", Encoder), ("decoder", Decoder), ("prior", Prior)):
+            part = getattr(m, name, None)
+            _require(isinstance(part, kind), f"model.{name} must be a {kind.__name__}, got {type(part).__name__}")
+            _require(
+                getattr(part, "latent_dim", None) == m.latent_dim,
+                f"model.{name}.latent_dim ({getattr(part, 'latent_dim', None)}) != config.latent_dim ({m.latent_dim})",
+            )
+        _require(isinstance(m.config, ModelConfig), "model.config must be a genae.config.ModelConfig")
+
+    def config_round_trip(self) -> None:
+        config = self.model.config
+        again = type(config).from_dict(json.loads(config.to_json()))
+        _require(again == config, f"config changed through JSON: {config} -> {again}")
+
+    def shapes(self) -> None:
+        m, b = self.model, self.batch_size
+        z = m.encode(self.images())
+        _require(tuple(z.shape) == (b, m.latent_dim), f"encode gave {tuple(z.shape)}, expected {(b, m.latent_dim)}")
+        for name, out in (("decode", m.decode(z)), ("reconstruct", m.reconstruct(self.images())),
+                          ("sample", m.sample(b, generator=torch.Generator().manual_seed(0)))):
+            _require(tuple(out.shape) == (b, *m.image_shape), f"{name} gave {tuple(out.shape)}, expected {(b, *m.image_shape)}")
+        prior = m.prior.sample(3, generator=torch.Generator().manual_seed(0), device=m.device)
+        _require(tuple(prior.shape) == (3, m.latent_dim), f"prior.sample(3) gave {tuple(prior.shape)}")
+
+    def value_range(self) -> None:
+        out = self.model.decode(self.latents())
+        _require(bool(torch.isfinite(out).all()), "decode produced non-finite values")
+        _require(float(out.min()) >= -1 and float(out.max()) <= 1, "decode output outside [-1, 1]")
+        _require(float(out.std()) > 0, "decode output is constant")
+        z = self.model.encode(self.images())
+        _require(bool(torch.isfinite(z).all()), "encode produced non-finite values")
+
+    def bad_inputs(self) -> None:
+        m = self.model
+        wrong_size = torch.zeros(1, m.channels, m.resolution // 2, m.resolution // 2, device=m.device)
+        _raises(ValueError, lambda: m.encode(wrong_size), "encode of a half-resolution image")
+        wrong_width = torch.zeros(1, m.latent_dim + 1, device=m.device)
+        _raises(ValueError, lambda: m.decode(wrong_width), "decode of latents one too wide")
+        _raises(ValueError, lambda: m.sample(0), "sample(0)")
+
+    def seeded_sampling(self) -> None:
+        a = self.model.sample(self.batch_size, generator=torch.Generator().manual_seed(self.seed))
+        b = self.model.sample(self.batch_size, generator=torch.Generator().manual_seed(self.seed))
+        c = self.model.sample(self.batch_size, generator=torch.Generator().manual_seed(self.seed + 1))
+        _require(torch.equal(a, b), "two samples with the same seed differ")
+        _require(not torch.equal(a, c), "samples with different seeds are identical")
+
+    def deterministic_eval(self) -> None:
+        x = self.images()
+        _require(torch.equal(self.model.encode(x), self.model.encode(x)), "encode is not deterministic in eval mode")
+        z = self.latents()
+        _require(torch.equal(self.model.decode(z), self.model.decode(z)), "decode is not deterministic in eval mode")
+
+    def batch_independence(self) -> None:
+        x = self.images()
+        whole = self.model.encode(x)
+        rows = torch.cat([self.model.encode(x[i : i + 1]) for i in range(x.shape[0])])
+        _close(whole, rows, self.atol * 10, "encoding a batch differs from encoding its rows one by one")
+        z = self.latents()
+        whole = self.model.decode(z)
+        rows = torch.cat([self.model.decode(z[i : i + 1]) for i in range(z.shape[0])])
+        _close(whole, rows, self.atol * 10, "decoding a batch differs from decoding its rows one by one")
+
+    def gradients_flow(self) -> None:
+        m = self.model
+        m.zero_grad(set_to_none=True)
+        m.decoder(m.encoder(self.images())).square().mean().backward()
+        for name in ("encoder", "decoder"):
+            grads = [p.grad for p in getattr(m, name).parameters() if p.requires_grad]
+            _require(grads, f"{name} has no trainable parameters")
+            _require(any(g is not None and bool(g.abs().sum() > 0) for g in grads), f"no gradient reaches the {name}")
+        m.zero_grad(set_to_none=True)
+
+    def dtype_move(self) -> None:
+        m = self.model
+        reference = m.reconstruct(self.images())
+        try:
+            m.to(torch.float64)
+            out = m.reconstruct(self.images(dtype=torch.float64))
+            _require(out.dtype == torch.float64, f"float64 model returned {out.dtype}")
+            _close(out.float(), reference, 1e-3, "float64 reconstruction differs from float32")
+        finally:
+            m.to(torch.float32)
+
+    def save_load(self) -> None:
+        from genae.factory import load
+
+        m = self.model
+        if not m.architecture:
+            raise _Skip("model was not created through genae.create (no registered architecture name)")
+        with tempfile.TemporaryDirectory() as tmp:
+            m.save_pretrained(tmp)
+            config = json.loads((Path(tmp) / "config.json").read_text())
+            for key in ("architecture", "plugin", "genae_version", "config"):
+                _require(key in config, f"config.json lacks {key!r}")
+            _require("library_name: genae" in (Path(tmp) / "README.md").read_text(), "model card lacks library_name")
+            again = load(tmp, device=m.device)
+        mine, theirs = m.state_dict(), again.state_dict()
+        _require(mine.keys() == theirs.keys(), "reloaded model has different state keys")
+        for key in mine:
+            _require(torch.equal(mine[key], theirs[key]), f"reloaded tensor {key!r} differs")
+        x = self.images()
+        _require(torch.equal(m.reconstruct(x), again.reconstruct(x)), "reloaded model reconstructs differently")
+
+    def styles(self) -> None:
+        m = self.model
+        if not isinstance(m.decoder, StyleDecoder):
+            raise _Skip("decoder is not style-based")
+        decoder = m.decoder
+        _require(decoder.num_styles >= 1, "num_styles must be at least 1")
+        for name, (start, stop) in decoder.style_ranges.items():
+            _require(0 <= start < stop <= decoder.num_styles, f"style range {name}={start, stop} is invalid")
+        z, other = self.latents(), self.latents().flip(0)
+        plain = m.decode(z)
+        _close(decoder.forward_styles([z] * decoder.num_styles).clamp(-1, 1), plain, self.atol,
+               "forward_styles with one latent everywhere differs from decode")
+        _close(m.mix([z, z], [(0, 1), None]), plain, self.atol, "mixing identical latents differs from decode")
+        changed = [not torch.equal(m.mix([other, z], [(s, s + 1), None]), plain) for s in range(decoder.num_styles)]
+        _require(any(changed), "no single style slot changes the output: forward_styles ignores its styles")
+        _raises(ValueError, lambda: m.mix([z], [(0, decoder.num_styles + 1)]), "a range beyond the last slot")
+        _raises(ValueError, lambda: decoder.forward_styles([z] * (decoder.num_styles + 1)), "one style too many")
+
+
+def _require(condition: object, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, atol: float, message: str) -> None:
+    diff = float((a - b).abs().max())
+    _require(diff <= atol, f"{message} (max abs diff {diff:.3g} > {atol:.3g})")
+
+
+def _raises(kind: type[Exception], action: Callable[[], object], what: str) -> None:
+    try:
+        action()
+    except kind:
+        return
+    except Exception as error:  # noqa: BLE001
+        raise AssertionError(f"{what} raised {type(error).__name__}, expected {kind.__name__}") from error
+    raise AssertionError(f"{what} was accepted; expected {kind.__name__}")
