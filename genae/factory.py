@@ -68,18 +68,18 @@ def resolve_pretrained(name: str) -> PretrainedSpec:
         if key != name:
             log.info("genae: %r resolves to pretrained %r", name, key)
         return REGISTRY.pretrained[key]
-    prefixed = sorted(p for p in REGISTRY.pretrained if p.startswith(name + "-"))
-    if len(prefixed) == 1:
-        log.info("genae: %r resolves to pretrained %r", name, prefixed[0])
-        return REGISTRY.pretrained[prefixed[0]]
-    if prefixed:
-        raise RegistryError(f"{name!r} is ambiguous; pick one of: {', '.join(prefixed)}")
     if key in REGISTRY.models:
         have = REGISTRY.list_models(f"{key}-*", pretrained=True)
         raise RegistryError(
             f"{name!r} is an architecture, not pretrained weights: use genae.create({name!r}) for a fresh "
             f"model, or load one of: {', '.join(have) or '(none registered)'}"
         )
+    prefixed = sorted(p for p in REGISTRY.pretrained if p.startswith(name + "-"))
+    if len(prefixed) == 1:
+        log.info("genae: %r resolves to pretrained %r", name, prefixed[0])
+        return REGISTRY.pretrained[prefixed[0]]
+    if prefixed:
+        raise RegistryError(f"{name!r} is ambiguous; pick one of: {', '.join(prefixed)}")
     raise RegistryError(
         REGISTRY.unknown_message("model or pretrained name", name, [*REGISTRY.models, *REGISTRY.pretrained, *REGISTRY.aliases])
     )

@@ -93,12 +93,17 @@ def load_folder(folder: str | Path, device: torch.device | str | None = None) ->
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError) as error:
         raise ModelFolderError(f"{weights}: unreadable safetensors file ({error})") from error
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    reshaped = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+                if k in state and state[k].shape != v.shape]
+    if missing or unexpected or reshaped:
         raise ModelFolderError(
-            f"{weights}: weights do not match {config['architecture']}: "
-            f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+            f"{weights}: weights do not match {config['architecture']}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, wrong shape {reshaped[:5]}"
         )
+    model.load_state_dict(state, strict=True)
     model.card = dict(config.get("card") or {})
     model.eval()
     return model.to(device) if device is not None else model
