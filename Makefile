@@ -1,0 +1,32 @@
+# Two commands: `make demo` (set up, then run the main job) and `make test` (set up, then the test suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.genae-installed
+# The exact torch/torchvision pair this project is developed and tested with (CPU builds from the local
+# wheel store on our machines). pyproject.toml itself only declares ranges, so users keep their own torch.
+TORCH_PIN := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
+	$(BIN)/pip install --disable-pip-version-check -q $(TORCH_PIN)
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/genae demo --out demo-output
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
