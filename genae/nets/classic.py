@@ -90,59 +90,6 @@ class ProgressiveClassicDecoder(Decoder):
     def resolution(self) -> int:
         return 4 * 2 ** (self.num_blocks - 1)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.body(self.project(z).view(z.shape[0], self.channels, 4, 4))
-
-
-class ClassicUpBlock(nn.Module):
-    """Blocks 1..n-1: nearest ×2 upsampling, then two 3×3 convs, each followed by LeakyReLU and PixelNorm."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(*_conv_act(in_channels, out_channels), *_conv_act(out_channels, out_channels))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-
-
-class ProgressiveClassicDecoder(Decoder):
-    """z → 4×4 map → ×2 blocks → image, with one 1×1 ``to_rgb`` per block for progressive growing.
-
-    ``channels[b]`` is the width of block ``b`` (``b = 0`` is 4×4); the full resolution is
-    ``4·2^(len(channels)−1)``. Outputs are not squashed (like the style decoder): ``model.decode`` clamps.
-    """
-
-    def __init__(self, latent_dim: int, channels: Sequence[int], out_channels: int = 3) -> None:
-        super().__init__()
-        if not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim: expected a positive int, got {latent_dim!r}")
-        widths = list(channels) if isinstance(channels, Sequence) and not isinstance(channels, str) else None
-        if not widths or not all(isinstance(c, int) and c >= 1 for c in widths):
-            raise ValueError(f"channels: expected a non-empty sequence of positive ints, got {channels!r}")
-        if out_channels not in (1, 3):
-            raise ValueError(f"out_channels: expected 1 or 3, got {out_channels!r}")
-        self.latent_dim = latent_dim
-        self.widths = widths
-        blocks: list[nn.Module] = [ClassicInput(latent_dim, widths[0])]
-        blocks += [ClassicUpBlock(widths[b - 1], widths[b]) for b in range(1, len(widths))]
-        self.blocks = nn.ModuleList(blocks)
-        self.to_rgb = nn.ModuleList(nn.Conv2d(width, out_channels, 1) for width in widths)
-
-    @property
-    def num_blocks(self) -> int:
-        return len(self.blocks)
-
-    @property
-    def resolution(self) -> int:
-        return 4 * 2 ** (self.num_blocks - 1)
-
-    def phase_for(self, resolution: int) -> int:
-        """The phase whose output has ``resolution`` px."""
-        phase = int(math.log2(resolution)) - 2 if resolution >= 4 else -1
-        if 4 * 2**phase != resolution or not 0 <= phase < self.num_blocks:
-            raise ValueError(f"resolution: expected one of {[4 * 2**b for b in range(self.num_blocks)]}, got {resolution}")
-        return phase
-
     def forward(self, z: Tensor, phase: int | None = None, alpha: float = 1.0) -> Tensor:
         """Decode at ``4·2^phase`` px (``None``: full resolution); ``alpha < 1`` fades block ``phase`` in."""
         if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
