@@ -130,3 +130,31 @@ def test_hf_hub_offline_from_prepopulated_cache(toy_name, tmp_path, monkeypatch)
 def test_load_refuses_non_strings():
     with pytest.raises(TypeError, match="name_or_path"):
         genae.load(42)
+
+
+def test_push_uploads_only_model_files(toy_name, tmp_path, monkeypatch):
+    """The upload call is checked against a recording stand-in for HfApi (no network in tests)."""
+    calls = []
+
+    class RecordingApi:
+        def __init__(self, token=None):
+            calls.append(("init", token))
+
+        def create_repo(self, repo_id, private, exist_ok):
+            calls.append(("create", repo_id, private, exist_ok))
+
+        def upload_folder(self, **kwargs):
+            calls.append(("upload", kwargs))
+            return type("Info", (), {"commit_url": "https://hub.example/commit/1"})()
+
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
+    from genae.hub import push_to_hub
+
+    genae.create(toy_name).save_pretrained(tmp_path / "m")
+    assert push_to_hub(tmp_path / "m", "org/toy", private=True, token="t") == "https://hub.example/commit/1"
+    upload = calls[-1][1]
+    assert calls[1] == ("create", "org/toy", True, True)
+    assert upload["repo_id"] == "org/toy" and set(upload["allow_patterns"]) == {
+        "config.json", "model.safetensors", "README.md"}
+    with pytest.raises(ModelFolderError, match="not a genae model folder"):
+        push_to_hub(tmp_path, "org/toy")
