@@ -169,7 +169,8 @@ def _load_inputs(model: Any, images: tuple[str, ...], data: str, count: int, see
     from genae.data import fit_images, load_image_files, open_dataset
 
     if images:
-        batch = load_image_files(list(images), channels=model.channels, resolution=model.resolution)
+        batch = load_image_files(list(images), channels=model.channels, resolution=model.resolution,
+                                 notify=lambda line: click.echo(f"note: {line}", err=True))
     else:
         dataset = open_dataset(data, split="test", resolution=model.resolution)
         if count < 1 or count > len(dataset):

@@ -158,3 +158,14 @@ def test_push_uploads_only_model_files(toy_name, tmp_path, monkeypatch):
         "config.json", "model.safetensors", "README.md"}
     with pytest.raises(ModelFolderError, match="not a genae model folder"):
         push_to_hub(tmp_path, "org/toy")
+
+
+def test_saved_files_are_readable_by_others(toy_name, tmp_path):
+    import os
+    import stat
+
+    genae.create(toy_name).save_pretrained(tmp_path)
+    mask = os.umask(0)
+    os.umask(mask)
+    for file in tmp_path.iterdir():
+        assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~mask
