@@ -17,7 +17,7 @@ from torch import Tensor
 
 if TYPE_CHECKING:
     from genae.interfaces import GenerativeAutoencoder
-    from genae.training.schedule import ProgressiveSchedule
+    from genae.training.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,35 @@ class Recipe(abc.ABC):
         """Names of ``model`` submodules to keep an EMA of, with their decay (e.g. ``{"decoder": 0.999}``)."""
         return {}
 
-    def schedule(self) -> ProgressiveSchedule | None:
+    def schedule(self) -> Schedule | None:
         """The progressive-growing schedule, or None to train at the model's full resolution."""
         return None
+
+    def lr_multipliers(self) -> dict[str, float]:
+        """Per-optimiser factors on ``phase.lr`` (e.g. ``{"mapping": 0.01}``); unnamed ones get 1.0.
+
+        The trainer sets every param group's ``lr`` to ``phase.lr * multiplier * group.get("lr_scale", 1.0)``,
+        so a recipe that needs per-group rates puts an ``lr_scale`` key in its param groups.
+        """
+        return {}
+
+    def owned_modules(self) -> dict[str, torch.nn.Module]:
+        """Modules the recipe owns outside ``model`` (e.g. a loss with learned parameters).
+
+        The trainer moves them to the device, keeps them identical across DDP ranks and checkpoints them.
+        """
+        return {}
+
+    def preview(self, images: Tensor, latents: Tensor, phase: Phase) -> list[Tensor]:
+        """Rows of the periodic image grid: ``images`` (fixed real batch at ``phase.resolution``), their
+        reconstructions, and decodings of the fixed prior draws ``latents``. Runs under ``no_grad`` in eval
+        mode with EMA weights. Growing families override this to decode at ``phase.resolution``; the default
+        upsamples the inputs to the model's resolution.
+        """
+        full = self.model.resolution
+        if images.shape[-1] != full:
+            images = torch.nn.functional.interpolate(images, size=(full, full), mode="nearest")
+        return [images, self.model.reconstruct(images), self.model.decode(latents)]
 
     def on_phase_start(self, phase: Phase, ctx: StepContext) -> None:
         """Hook when a new phase begins (e.g. grow per-pixel loss parameters). Also called on resume."""
