@@ -1,0 +1,1 @@
+"""Network bodies shared by several plugins (progressive encoders and decoders)."""
