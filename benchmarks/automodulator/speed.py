@@ -1,0 +1,254 @@
+"""Speed and memory of automodulator training and encode+decode on CPU, against the authors' figures.
+
+    python benchmarks/automodulator/speed.py            # all measurements, writes benchmarks/results/
+    python benchmarks/automodulator/speed.py --iterations 2 --configs small
+
+Every measurement runs in a fresh subprocess so that its peak RSS (``VmHWM``: whole process, torch
+included, as the authors' figure) is its own. Settings: 32x32 images, batch 32, 2 threads, one full
+training iteration (= encoder step + decoder step of :class:`AutomodulatorRecipe`, at the final phase
+with the newest block faded in). FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` and
+compared with this machine's fp32 matmul rate on the same 2 threads. A ``torch.profiler`` table of the
+top operators says where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "benchmarks" / "results"
+THREADS = int(os.environ.get("GENAE_BENCH_THREADS", "2"))  # set by --threads for the worker processes
+BATCH = 32
+RESOLUTION = 32
+CONFIGS: dict[str, dict[str, Any]] = {
+    # the authors' "large" architecture truncated to 32 px: 512 channels at 4-32 px, 512-d latent, RGB
+    "large": {"resolution": RESOLUTION, "channels_in": 3, "latent_dim": 512, "channels": "large"},
+    # the bundled automodulator-fashion-mnist-32
+    "small": {"resolution": RESOLUTION, "channels_in": 1, "latent_dim": 128, "channels": [128, 64, 32, 16],
+              "encoder_channels": [64, 32, 16, 16]},
+}
+AUTHORS = {  # the authors' implementation, architecture "large", same settings (issue 3)
+    "train_images_per_s": 0.80, "train_peak_rss_gib": 4.2,
+    "encode_decode_images_per_s": 5.5, "encode_decode_peak_rss_gib": 1.8,
+}
+
+
+def peak_rss_gib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
+class _Ctx:
+    """The trainer's side of a step, minus checkpoints and logging: exactly the optimisation work."""
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], phase: Any) -> None:
+        import contextlib as _contextlib
+
+        self.device, self.step, self.images_seen, self.phase = torch.device("cpu"), 1, 0, phase
+        self.generator = torch.Generator().manual_seed(0)
+        self.world_size, self.rank = 1, 0
+        self._optimizers = optimizers
+        self.autocast = _contextlib.nullcontext
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        optimizer = self._optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def build(config_name: str) -> tuple[Any, Any, Any, torch.Tensor]:
+    import genae
+    from genae.training.recipe import Phase
+
+    torch.manual_seed(0)
+    model = genae.create("automodulator", **CONFIGS[config_name])
+    recipe = genae.registry.import_object(genae.registry.REGISTRY.model_spec("automodulator").recipe)(
+        model, monitor_every=0
+    )
+    phase = Phase(model.decoder.num_styles - 1, RESOLUTION, 1.0, BATCH, 5e-4, False)
+    ctx = _Ctx(recipe.build_optimizers(), phase)
+    images = torch.rand(BATCH, model.channels, RESOLUTION, RESOLUTION) * 2 - 1
+    return model, recipe, ctx, images
+
+
+def worker(kind: str, config_name: str, iterations: int) -> dict[str, Any]:
+    """One measurement in this (fresh) process."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.set_num_threads(THREADS)
+    model, recipe, ctx, images = build(config_name)
+    params = sum(p.numel() for p in model.parameters())
+    if kind == "train":
+        def run() -> None:
+            recipe.train_step(images, ctx)
+    else:
+        model.eval()
+
+        def run() -> None:
+            with torch.no_grad():
+                model.decode(model.encode(images))
+    run()  # warm-up (allocator growth, lazy tables)
+    with FlopCounterMode(display=False) as counter:
+        run()
+    flops = counter.get_total_flops()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        run()
+    seconds = (time.perf_counter() - start) / iterations
+    return {
+        "kind": kind, "config": config_name, "parameters": params, "iterations": iterations,
+        "seconds_per_batch": seconds, "images_per_s": BATCH / seconds, "peak_rss_gib": peak_rss_gib(),
+        "gflop_per_batch": flops / 1e9, "gflop_per_s": flops / 1e9 / seconds,
+    }
+
+
+def profile(config_name: str, kind: str, rows: int = 12) -> str:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    torch.set_num_threads(THREADS)
+    model, recipe, ctx, images = build(config_name)
+    recipe.train_step(images, ctx) if kind == "train" else None
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        if kind == "train":
+            recipe.train_step(images, ctx)
+        else:
+            with torch.no_grad():
+                model.eval()
+                model.decode(model.encode(images))
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    torch.set_num_threads(THREADS)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def in_subprocess(*args: str) -> Any:
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
+    out = subprocess.run([sys.executable, __file__, "--worker", *args], env=env, capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+            "git_commit": commit or "unknown"}
+
+
+def load_snapshot() -> dict[str, Any]:
+    top = subprocess.run(["top", "-bn1"], capture_output=True, text=True).stdout.splitlines()
+    busy = [line for line in top[7:] if line.split() and float(line.split()[8]) > 5.0]
+    return {"loadavg": Path("/proc/loadavg").read_text().split()[:3], "busy_processes": len(busy)}
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [
+        "# Automodulator speed and memory (CPU)", "",
+        f"Command: `{results['command']}`  ", f"Git commit: `{results['machine']['git_commit']}`  ",
+        f"Machine: {results['machine']['cpu']} ({results['machine']['cores']} cores), torch "
+        f"{results['machine']['torch']}, {THREADS} threads, batch {BATCH}, {RESOLUTION}x{RESOLUTION}  ",
+        f"fp32 matmul rate on {THREADS} threads: {results['matmul_gflop_per_s']:.0f} GFLOP/s  ",
+        f"Load before/after: {results['load_before']} / {results['load_after']} "
+        "(other engineers' jobs share this machine; busy_processes counts those using > 5% CPU)", "",
+        "| config | measurement | images/s | s/batch | peak RSS (GiB) | GFLOP/batch | GFLOP/s | of matmul peak |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["measurements"]:
+        lines.append(
+            f"| {r['config']} ({r['parameters'] / 1e6:.1f} M params) | {r['kind']} | {r['images_per_s']:.2f} | "
+            f"{r['seconds_per_batch']:.2f} | {r['peak_rss_gib']:.2f} | {r['gflop_per_batch']:.1f} | "
+            f"{r['gflop_per_s']:.1f} | {r['gflop_per_s'] / results['matmul_gflop_per_s']:.0%} |"
+        )
+    lines += ["", "Authors' implementation, architecture large, same settings: training "
+              f"{AUTHORS['train_images_per_s']} images/s at {AUTHORS['train_peak_rss_gib']} GiB; encode+decode "
+              f"{AUTHORS['encode_decode_images_per_s']} images/s at {AUTHORS['encode_decode_peak_rss_gib']} GiB.", ""]
+    for key, text in results.get("speedup_vs_authors", {}).items():
+        lines.append(f"- {key}: {text}")
+    for name, table in results.get("profiles", {}).items():
+        lines += ["", f"## Profile: {name} (top operators by self CPU time)", "", "```", table, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=3, metavar=("KIND", "CONFIG", "ITERATIONS"), help=argparse.SUPPRESS)
+    parser.add_argument("--iterations", type=int, default=3, help="timed batches per measurement")
+    parser.add_argument("--configs", default="large,small")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help="torch threads (default 2; on an oversubscribed machine 1 is far faster)")
+    args = parser.parse_args()
+    if args.threads != THREADS:  # re-run with the setting in the environment, so workers inherit it
+        env = {**os.environ, "GENAE_BENCH_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
+        sys.exit(subprocess.run([sys.executable, *sys.argv], env=env).returncode)
+    if args.worker:
+        kind, config, iterations = args.worker
+        if kind.startswith("profile-"):
+            print(json.dumps(profile(config, kind.removeprefix("profile-"))))
+        else:
+            print(json.dumps(worker(kind, config, int(iterations))))
+        return
+
+    from genae.io import write_text_atomic
+
+    results: dict[str, Any] = {
+        "command": "python benchmarks/automodulator/speed.py " + " ".join(sys.argv[1:]),
+        "machine": machine(), "load_before": load_snapshot(), "threads": THREADS, "batch": BATCH,
+        "resolution": RESOLUTION, "authors_large": AUTHORS, "measurements": [], "profiles": {},
+    }
+    results["matmul_gflop_per_s"] = matmul_gflops()
+    for config in args.configs.split(","):
+        for kind in ("train", "encode_decode"):
+            iterations = args.iterations if kind == "train" else 3 * args.iterations
+            measured = in_subprocess(kind, config, str(iterations))
+            print(json.dumps(measured), flush=True)
+            results["measurements"].append(measured)
+        if not args.no_profile:
+            for kind in ("train", "encode_decode"):
+                results["profiles"][f"{config} {kind}"] = in_subprocess(f"profile-{kind}", config, "1")
+    results["load_after"] = load_snapshot()
+    by = {(r["config"], r["kind"]): r for r in results["measurements"]}
+    if ("large", "train") in by:
+        train, codec = by[("large", "train")], by[("large", "encode_decode")]
+        results["speedup_vs_authors"] = {
+            "training (large)": f"{train['images_per_s'] / AUTHORS['train_images_per_s']:.2f}x images/s, "
+                                f"{train['peak_rss_gib']:.2f} vs {AUTHORS['train_peak_rss_gib']} GiB",
+            "encode+decode (large)": f"{codec['images_per_s'] / AUTHORS['encode_decode_images_per_s']:.2f}x "
+                                     f"images/s, {codec['peak_rss_gib']:.2f} vs "
+                                     f"{AUTHORS['encode_decode_peak_rss_gib']} GiB",
+        }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "automodulator-speed" + ("" if THREADS == 2 else f"-{THREADS}thread")  # 2 threads: the reference
+    write_text_atomic(RESULTS / f"{name}.json", json.dumps(results, indent=2) + "\n")
+    write_text_atomic(RESULTS / f"{name}.md", report(results))
+    print(report(results))
+
+
+if __name__ == "__main__":
+    main()
