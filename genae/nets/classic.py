@@ -5,7 +5,8 @@ This is the decoder of Balanced PIONEER (a PGGAN-style generator), which the aut
 Everything the latent says must flow through the 4×4 feature map; no later layer sees it, which is why
 a classic decoder cannot mix styles per scale.
 
-Blocks follow the style decoder's indexing so the two are interchangeable in a recipe: block ``b``
+Layers are the style decoder's (equalised learning rate; plain 1×1 ``to_rgb``) with PGGAN's pixel norm in
+place of AdaIN. Blocks follow the style decoder's indexing so the two are interchangeable in a recipe: block ``b``
 works at ``4·2^b`` px, ``phase`` selects how many blocks run, ``alpha`` fades the newest one in.
 """
 
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from genae.interfaces import Decoder
+from genae.layers import EqualizedConv2d, EqualizedLinear
 
 
 class PixelNorm(nn.Module):
@@ -32,7 +34,7 @@ class PixelNorm(nn.Module):
 
 
 def _conv_act(in_channels: int, out_channels: int) -> list[nn.Module]:
-    return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.LeakyReLU(0.2), PixelNorm()]
+    return [EqualizedConv2d(in_channels, out_channels, 3, padding=1), nn.LeakyReLU(0.2), PixelNorm()]
 
 
 class ClassicInput(nn.Module):
@@ -41,7 +43,7 @@ class ClassicInput(nn.Module):
     def __init__(self, latent_dim: int, channels: int) -> None:
         super().__init__()
         self.channels = channels
-        self.project = nn.Linear(latent_dim, channels * 16)
+        self.project = EqualizedLinear(latent_dim, channels * 16)
         self.body = nn.Sequential(nn.LeakyReLU(0.2), PixelNorm(), *_conv_act(channels, channels))
 
     def forward(self, z: Tensor) -> Tensor:

@@ -1,77 +1,41 @@
 """Configs of the baseline autoencoders (VAE, WAE, Balanced PIONEER).
 
-Widths are per block from 4 px, as for the automodulator, so a baseline and an automodulator of the same
-``channels`` have the same encoder and decoder sizes and their comparison measures the method alone.
+They extend the automodulator's config, so widths mean the same thing (presets ``"small"``/``"large"`` or
+one width per block from 4 px) and a baseline and an automodulator of equal ``channels`` have encoders and
+decoders of equal size: the comparison then measures the method, not the network.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Union
 
-from genae.config import ModelConfig
+from genae_plugins.automodulator.config import AutomodulatorConfig
 
 DECODERS = ("classic", "adain")
-Widths = Union[list[int], None]
-
-
-def block_count(resolution: int) -> int:
-    """Blocks from 4 px to ``resolution`` px (4, 8, ..., resolution)."""
-    return resolution.bit_length() - 2
-
-
-def default_widths(resolution: int) -> list[int]:
-    """Halve 256 channels per doubling of resolution from 8 px on, never below 16: a CPU-sized default."""
-    return [max(16, 256 >> max(0, b - 1)) for b in range(block_count(resolution))]
-
-
-def _check_widths(name: str, widths: Widths, resolution: int) -> None:
-    if widths is None:
-        return
-    blocks = block_count(resolution)
-    if not isinstance(widths, list) or len(widths) != blocks or not all(
-        isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths
-    ):
-        raise ValueError(
-            f"{name} must be None or a list of {blocks} positive ints (one per block from 4 px to "
-            f"{resolution} px), got {widths!r}"
-        )
 
 
 @dataclasses.dataclass
-class PioneerConfig(ModelConfig):
-    """Balanced PIONEER: a classic decoder, unit-sphere latents."""
+class PioneerConfig(AutomodulatorConfig):
+    """Balanced PIONEER: the automodulator's encoder, a classic decoder (which has no noise inputs)."""
 
-    resolution: int = 32
-    channels_in: int = 3
-    latent_dim: int = 512
-    channels: Widths = None  # decoder widths per block from 4 px; None: default_widths(resolution)
-    encoder_channels: Widths = None  # None: the decoder's widths
+    use_noise: bool = False
 
     def validate(self) -> None:
         super().validate()
-        _check_widths("channels", self.channels, self.resolution)
-        _check_widths("encoder_channels", self.encoder_channels, self.resolution)
-
-    @property
-    def decoder_widths(self) -> list[int]:
-        return list(self.channels) if self.channels is not None else default_widths(self.resolution)
-
-    @property
-    def encoder_widths(self) -> list[int]:
-        return list(self.encoder_channels) if self.encoder_channels is not None else self.decoder_widths
+        if self.use_noise:
+            raise ValueError("use_noise: the classic decoder has no noise inputs; leave it False")
 
 
 @dataclasses.dataclass
-class BaselineConfig(PioneerConfig):
-    """VAE / WAE: the same encoder body, and either decoder."""
+class BaselineConfig(AutomodulatorConfig):
+    """VAE / WAE: one encoder body, and the ``decoder`` named here."""
 
     decoder: str = "classic"  # "classic": z enters at the input; "adain": the automodulator's style decoder
-    use_noise: bool = False  # per-pixel noise inputs of the AdaIN decoder (the classic decoder has none)
+    use_noise: bool = False  # per-pixel noise inputs; only the AdaIN decoder has them (vae-adain sets True)
 
     def validate(self) -> None:
         super().validate()
         if self.decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
-        if not isinstance(self.use_noise, bool):
-            raise ValueError(f"use_noise must be a bool, got {self.use_noise!r}")
+            raise ValueError(f"decoder: expected one of {DECODERS}, got {self.decoder!r}")
+        if self.use_noise and self.decoder != "adain":
+            raise ValueError("use_noise: only the 'adain' decoder has noise inputs; leave it False for 'classic'")

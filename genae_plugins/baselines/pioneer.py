@@ -1,0 +1,86 @@
+"""Balanced PIONEER's training: the automodulator's recipe, minus everything that needs per-block styles.
+
+The automodulator extends Balanced PIONEER with an AdaIN decoder and style-mixing losses; taking those away
+from its recipe leaves PIONEER's algorithm (the adversarial empirical-KL game between encoder and decoder
+with a margin, pixel and latent reconstruction, progressive growing, decoder EMA). So this recipe *is*
+:class:`~genae_plugins.automodulator.recipe.AutomodulatorRecipe`, run with:
+
+- the loss computer told that the decoder has one input slot (no mixed fakes, no layer loss L_j);
+- mixing, invariance and style-influence options refused instead of silently ignored;
+- a schedule and preview grid that count decoder blocks rather than style slots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from genae.nets.progressive import num_blocks, resolution_of_phase
+from genae.training.recipe import Phase
+from genae.training.schedule import ProgressiveSchedule
+from genae_plugins.automodulator.losses import AutomodulatorLosses
+from genae_plugins.automodulator.recipe import SCHEDULE_PRESETS, AutomodulatorRecipe, _default_lr
+from genae_plugins.baselines.model import Pioneer
+
+#: Options of the automodulator recipe that only make sense with a style decoder, with the value PIONEER uses.
+STYLE_ONLY_OPTIONS: dict[str, Any] = {
+    "layer_weight": 0.0,
+    "mix_fraction": 0.0,
+    "fake_mix_fraction": 0.0,
+    "invariance": False,
+    "monitor_every": 0,
+}
+
+
+class SingleInputLosses(AutomodulatorLosses):
+    """The automodulator's terms for a decoder with one input: every "style list" is ``[z]``."""
+
+    @property
+    def num_styles(self) -> int:
+        return 1
+
+
+class PioneerRecipe(AutomodulatorRecipe):
+    """Balanced PIONEER = the automodulator's recipe on a classic decoder; options as the automodulator's."""
+
+    def __init__(self, model: Pioneer, **options: Any) -> None:
+        if not isinstance(model, Pioneer):
+            raise TypeError(f"model: the PIONEER recipe trains a Pioneer model, got {type(model).__name__}")
+        clashing = {k: v for k, v in options.items() if k in STYLE_ONLY_OPTIONS and v != STYLE_ONLY_OPTIONS[k]}
+        if clashing:
+            raise ValueError(
+                f"PIONEER's classic decoder has no per-block styles, so options {sorted(clashing)} cannot apply; "
+                f"leave them at {({k: STYLE_ONLY_OPTIONS[k] for k in clashing})}"
+            )
+        super().__init__(model, **{**STYLE_ONLY_OPTIONS, **options})
+        self.options = dict(options)  # what the user chose; the fixed values above are implied by the name
+        self.losses = SingleInputLosses(model, self.weights, self.reconstruction, self.opts.invariance_split)
+
+    def schedule(self) -> ProgressiveSchedule:
+        # Mirrors AutomodulatorRecipe.schedule, which lists resolutions by counting style slots; a classic
+        # decoder has blocks, not slots. (If the parent counted num_blocks(model.resolution), this could go.)
+        o = self.opts
+        preset = SCHEDULE_PRESETS[o.schedule]
+        resolutions = [resolution_of_phase(p) for p in range(num_blocks(self.model.resolution))]
+        batch_sizes = preset["batch_sizes"] if o.batch_sizes is None else o.batch_sizes
+        if isinstance(batch_sizes, dict):
+            batch_sizes = {r: size for r, size in batch_sizes.items() if r in resolutions}
+        return ProgressiveSchedule(
+            4,
+            self.model.resolution,
+            images_per_phase=preset["images_per_phase"] if o.images_per_phase is None else o.images_per_phase,
+            fade_images=preset["fade_images"] if o.fade_images is None else o.fade_images,
+            batch_sizes=batch_sizes,
+            lrs={r: _default_lr(r) if o.lr is None else o.lr for r in resolutions},
+        )
+
+    def preview(self, images: Tensor, latents: Tensor, phase: Phase) -> list[Tensor]:
+        """Inputs, reconstructions and prior samples at the phase's resolution (nothing to mix)."""
+        p, a = phase.index, phase.alpha
+        model: Pioneer = self.model  # type: ignore[assignment]
+        return [
+            images,
+            model.decode_at(model.encode_at(images, p, a), p, a).clamp(-1, 1),
+            model.decode_at(latents, p, a).clamp(-1, 1),
+        ]
