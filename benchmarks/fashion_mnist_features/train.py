@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=2 python benchmarks/fashion_mnist_features/train.py --epochs 4 --seed 0
 
-Reads the IDX files directly (the extractor must not depend on how a dataset module resizes), trains
+Reads the IDX files directly (the extractor must not depend on how ``open_dataset`` fits 28 px to 32), trains
 :class:`genae.metrics.fashion_cnn.FashionMNISTClassifier` on the 60k training split, measures accuracy on
 the 10k test split and writes ``genae/metrics/weights/fashion_mnist_features.{safetensors,json,md}``.
 
@@ -14,36 +14,23 @@ random shifts of up to 2 px and horizontal flips.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import platform
-import struct
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import save_file
 from torch.nn import functional as F
 
+from genae.data.idx import read_idx
 from genae.io import atomic_path, write_text_atomic
 from genae.metrics.fashion_cnn import INPUT_SIZE, FashionMNISTClassifier, to_network_input
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "genae" / "metrics" / "weights"
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read a gzipped IDX file (the MNIST format): big-endian header, then unsigned bytes."""
-    with gzip.open(path, "rb") as handle:
-        data = handle.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def load_split(root: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +125,7 @@ def main() -> None:
         "test_accuracy_resized_28_to_32": acc_resized,
         "test_accuracy_padded_28_to_32": acc_padded,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-        "threads": args.threads, "train_minutes": round(minutes, 2),
+        "threads": args.threads, "train_wall_minutes": round(minutes, 2),
         "torch": torch.__version__, "python": platform.python_version(),
         "command": f"OMP_NUM_THREADS={args.threads} python benchmarks/fashion_mnist_features/train.py "
                    f"--epochs {args.epochs} --seed {args.seed}",
@@ -164,7 +151,8 @@ Inception FID numbers from the literature.
 | classes | {', '.join(CLASSES)} |
 | input | {card['input']} |
 | training | {card['epochs']} epochs, AdamW + one-cycle lr {card['lr']}, batch {card['batch_size']}, seed {card['seed']}, \
-random resize-or-pad, 2-px shifts, flips; {card['train_minutes']} min on {card['threads']} CPU threads |
+random resize-or-pad, 2-px shifts, flips; {card['train_wall_minutes']} min wall-clock on {card['threads']} \
+CPU threads (a shared machine: about 1 min per epoch when idle, longer under load) |
 | torch | {card['torch']} |
 | weights sha256 | `{card['weights_sha256']}` |
 

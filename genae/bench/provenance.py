@@ -1,0 +1,48 @@
+"""Facts recorded with every benchmark: versions, commit, device, cache location."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genae._version import __version__
+
+
+def cache_root() -> Path:
+    """``$GENAE_HOME/cache`` when GENAE_HOME is set, else ``~/.cache/genae``."""
+    home = os.environ.get("GENAE_HOME")
+    return Path(home) / "cache" if home else Path.home() / ".cache" / "genae"
+
+
+def git_commit() -> str | None:
+    """The commit of the genae source tree (``+dirty`` if modified), or None outside a checkout."""
+    source = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "genae_version": __version__,
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        facts["device_name"] = torch.cuda.get_device_name(device)
+    else:
+        facts["device_name"] = platform.processor() or platform.machine()
+    return facts

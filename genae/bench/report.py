@@ -1,0 +1,113 @@
+"""results.json, results.csv and results.md from benchmark records."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from genae.io import write_text_atomic
+
+SCHEMA = "genae-bench/1"
+CSV_COLUMNS = ("model", "resolved", "metric", "name", "label", "value", "std", "n", "status", "reason", "settings")
+
+
+def format_value(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return ""
+    if math.isinf(value):
+        return "inf"
+    magnitude = abs(value)
+    text = f"{value:.3e}" if 0 < magnitude < 1e-3 else f"{value:.4g}" if magnitude < 1e4 else f"{value:.0f}"
+    return text if std is None else f"{text} ± {format_value(std)}"
+
+
+def results_document(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"schema": SCHEMA, "meta": meta, "models": records}
+
+
+def csv_text(records: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        if record["status"] != "ok" and not record["figures"]:
+            writer.writerow({"model": record["model"], "status": record["status"], "reason": record.get("error")})
+        for fig in record["figures"]:
+            row = {key: fig.get(key) for key in CSV_COLUMNS if key in fig}
+            row.update(model=record["model"], resolved=record.get("resolved", ""),
+                       settings=json.dumps(fig["settings"], sort_keys=True, default=str))
+            writer.writerow(row)
+    return buffer.getvalue()
+
+
+def markdown(meta: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    """A headline table (one row per model), failures and n/a reasons, then every figure's details."""
+    columns: list[str] = []
+    for record in records:
+        for fig in record["figures"]:
+            if fig["headline"] and fig["status"] == "ok" and fig["label"] not in columns:
+                columns.append(fig["label"])
+    lines = [
+        f"Benchmark on **{meta['data']}** ({meta['split']} split), N = {meta['n']}, seed {meta['seed']}, "
+        f"device {meta['device']}, genae {meta['genae_version']} (commit {meta.get('git_commit') or 'unknown'}).",
+        "",
+        "| " + " | ".join(["model", *columns]) + " |",
+        "|" + "---|" * (1 + len(columns)),
+    ]
+    notes: list[str] = []
+    for record in records:
+        cells = []
+        for label in columns:
+            fig = next((f for f in record["figures"] if f["label"] == label), None)
+            cells.append(format_value(fig["value"], fig["std"] if fig["metric"] == "kid" else None)
+                         if fig and fig["status"] == "ok" else "")
+        status = "" if record["status"] == "ok" else f" ({record['status']})"
+        lines.append("| " + " | ".join([f"{record.get('resolved') or record['model']}{status}", *cells]) + " |")
+        if record["status"] != "ok":
+            notes.append(f"- **{record['model']}** {record['status']}: {record.get('error')}")
+        notes += [f"- {record['model']}: {fig['metric']} {fig['status']}: {fig['reason']}"
+                  for fig in record["figures"] if fig["status"] != "ok"]
+    if notes:
+        lines += ["", "Not computed:", "", *notes]
+    lines += ["", _glossary(meta, records)]
+    return "\n".join(lines) + "\n"
+
+
+def _glossary(meta: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    """What each label was computed with, taken from the first record that has it."""
+    seen: dict[str, dict[str, Any]] = {}
+    for record in records:
+        for fig in record["figures"]:
+            if fig["status"] == "ok":
+                seen.setdefault(fig["label"], fig)
+    if not seen:
+        return ""
+    lines = ["Settings per figure:", ""]
+    for label, fig in seen.items():
+        details = ", ".join(f"{k}={v}" for k, v in fig["settings"].items() if v is not None and k != "real_set")
+        lines.append(f"- `{label}` (N={fig['n']}): {details}")
+    real_sets = {f["settings"]["real_set"] for r in records for f in r["figures"] if "real_set" in f["settings"]}
+    lines += [f"- real images: {s}" for s in sorted(real_sets)]
+    if any("[fashion-mnist-features" in label for label in seen):
+        lines.append("- FID/KID with `fashion-mnist-features` are *domain* scores in a Fashion-MNIST classifier's "
+                     "feature space: not comparable with Inception FID from the literature.")
+    if "scale disentanglement" in seen:
+        lines.append("- `scale disentanglement` encodes and mixes images of the synthetic scales dataset: it measures "
+                     "models trained on that dataset; for others it is out of domain (see each factor's "
+                     "`reconstruction` accuracy in results.json, the share of factors a plain reconstruction keeps).")
+    if meta.get("random_weights"):
+        lines.append("- **RANDOM weights were used for pretrained networks: these numbers only exercise code.**")
+    return "\n".join(lines)
+
+
+def write_reports(folder: Path, meta: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"json": folder / "results.json", "csv": folder / "results.csv", "markdown": folder / "results.md"}
+    write_text_atomic(paths["json"], json.dumps(results_document(meta, records), indent=2, default=str) + "\n")
+    write_text_atomic(paths["csv"], csv_text(records))
+    write_text_atomic(paths["markdown"], markdown(meta, records))
+    return paths

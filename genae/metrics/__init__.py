@@ -1,0 +1,30 @@
+"""Image-generation metrics, each implemented once and used by tests, ``genae bench`` and the CLI.
+
+FID/KID take features (``frechet_distance``, ``kernel_distance``) from a named extractor
+(``get_extractor``: ``inception-v3-compat`` or the domain ``fashion-mnist-features``); LPIPS, PPL, SWD,
+reconstruction (MSE/PSNR/SSIM), style-mixing and speed metrics sit beside them. See ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+from genae.metrics._files import MissingWeightsError
+from genae.metrics.extractors import EXTRACTORS, FeatureExtractor, get_extractor
+from genae.metrics.frechet import (
+    FeatureStats,
+    Score,
+    frechet_distance,
+    frechet_distance_from_stats,
+    kernel_distance,
+)
+from genae.metrics.mixing import mixed_samples, scale_disentanglement
+from genae.metrics.perceptual import LPIPS
+from genae.metrics.ppl import perceptual_path_length
+from genae.metrics.reconstruction import mse, psnr, ssim
+from genae.metrics.speed import measure_speed
+from genae.metrics.swd import swd
+
+__all__ = [
+    "EXTRACTORS", "LPIPS", "FeatureExtractor", "FeatureStats", "MissingWeightsError", "Score", "frechet_distance",
+    "frechet_distance_from_stats", "get_extractor", "kernel_distance", "measure_speed", "mixed_samples", "mse",
+    "perceptual_path_length", "psnr", "scale_disentanglement", "ssim", "swd",
+]

@@ -1,0 +1,168 @@
+"""Feature extractors for FID/KID, looked up by name.
+
+Every extractor reports what it is (``info()``: name, feature dim, weights file hash, whether its
+weights are random), so a score can never be shown without the network that produced it. Random
+weights exist only to exercise code paths in tests; reports mark them loudly.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from genae.metrics._files import find_weights_file, sha256_file
+
+INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_WEIGHTS
+FASHION_WEIGHTS = "fashion_mnist_features.safetensors"
+
+
+class FeatureExtractor:
+    """A frozen network mapping images in ``[-1, 1]`` to ``(B, dim)`` float features."""
+
+    name: str
+    dim: int
+    input_rule: str = ""
+    #: True when the weights ship inside genae (always available, so never replaced by random ones).
+    shipped_weights: bool = False
+
+    def __init__(self, network: nn.Module, weights_path: Path | None, device: torch.device | str) -> None:
+        self.network = network.to(device).eval().requires_grad_(False)
+        self.device = torch.device(device)
+        self.weights_path = weights_path
+
+    @property
+    def random_init(self) -> bool:
+        return self.weights_path is None
+
+    @property
+    def label(self) -> str:
+        """How scores computed with this extractor are named in reports, e.g. ``fashion-mnist-features``."""
+        return self.name + (" RANDOM-INIT" if self.random_init else "")
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "extractor": self.name,
+            "feature_dim": self.dim,
+            "weights_file": self.weights_path.name if self.weights_path else None,
+            "weights_sha256": sha256_file(self.weights_path) if self.weights_path else None,
+            "random_init": self.random_init,
+            "input_rule": self.input_rule,
+        }
+
+    def check_images(self, images: Tensor) -> None:
+        if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3):
+            shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+            raise ValueError(f"images: expected a (B, 1 or 3, H, W) tensor in [-1, 1], got {shape}")
+        if not images.is_floating_point():
+            raise TypeError(f"images: expected floating point values in [-1, 1], got {images.dtype}")
+
+    @torch.no_grad()
+    def __call__(self, images: Tensor) -> Tensor:
+        self.check_images(images)
+        return self._features(images.to(self.device)).float()
+
+    def _features(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def extract(self, batches: Iterable[Tensor]) -> Tensor:
+        """Concatenate features of an iterable of image batches (kept on CPU)."""
+        return torch.cat([self(batch).cpu() for batch in batches])
+
+
+class FashionMNISTFeatures(FeatureExtractor):
+    """Penultimate layer of genae's Fashion-MNIST classifier: a *domain* feature space, never "Inception"."""
+
+    name = "fashion-mnist-features"
+    dim = 256
+    input_rule = "grey (RGB averaged), bilinear antialiased resize to 32x32, [-1, 1]"
+    shipped_weights = True
+
+    def __init__(self, device: torch.device | str = "cpu", random_init: bool = False) -> None:
+        from genae.metrics.fashion_cnn import FashionMNISTClassifier, load_classifier
+
+        if random_init:
+            super().__init__(FashionMNISTClassifier(), None, device)
+            return
+        path = Path(str(resources.files("genae.metrics").joinpath("weights", FASHION_WEIGHTS)))
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"the packaged extractor weights {path} are missing; rebuild them with "
+                "benchmarks/fashion_mnist_features/train.py"
+            )
+        super().__init__(load_classifier(str(path), device), path, device)
+
+    def _features(self, images: Tensor) -> Tensor:
+        from genae.metrics.fashion_cnn import to_network_input
+
+        return self.network.features(to_network_input(images))
+
+
+class InceptionV3Compat(FeatureExtractor):
+    """torch-fidelity's port of the TF Inception used by the original FID code (2048-d pool features).
+
+    The network takes uint8 RGB; it resizes to 299 with TF1-style bilinear interpolation (no antialias)
+    and normalises with (x - 128) / 128 itself. Grey images are repeated to three channels.
+    """
+
+    name = "inception-v3-compat"
+    dim = 2048
+    input_rule = "uint8 RGB (grey repeated), TF1 bilinear resize to 299 without antialias, (x-128)/128"
+
+    def __init__(
+        self, device: torch.device | str = "cpu", weights_dir: str | Path | None = None, random_init: bool = False
+    ) -> None:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+        if random_init:
+            super().__init__(_random_init_inception(), None, device)
+            return
+        path = find_weights_file(INCEPTION_WEIGHTS, weights_dir, "FID/KID with inception-v3-compat", INCEPTION_URL)
+        # torch-fidelity unpickles the file without restriction; a weights-only load first refuses anything
+        # in it that is not plain tensors.
+        torch.load(path, map_location="cpu", weights_only=True)
+        network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
+        super().__init__(network, path, device)
+
+    def _features(self, images: Tensor) -> Tensor:
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        as_uint8 = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return self.network(as_uint8)[0]
+
+
+def _random_init_inception() -> nn.Module:
+    """The same network with untrained weights, for tests on machines without the weights file."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class _Unloaded(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict: Any, *args: Any, **kwargs: Any) -> Any:
+            if state_dict:  # only the empty placeholder below is skipped
+                return super().load_state_dict(state_dict, *args, **kwargs)
+            return None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        placeholder = Path(tmp) / "empty.pth"
+        torch.save({}, placeholder)
+        return _Unloaded("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(placeholder))
+
+
+EXTRACTORS: dict[str, type[FeatureExtractor]] = {cls.name: cls for cls in (FashionMNISTFeatures, InceptionV3Compat)}
+
+
+def get_extractor(
+    name: str, device: torch.device | str = "cpu", weights_dir: str | Path | None = None, random_init: bool = False
+) -> FeatureExtractor:
+    """Build a registered extractor; ``random_init=True`` is for tests and is reported in every label."""
+    if name not in EXTRACTORS:
+        raise ValueError(f"unknown feature extractor {name!r}; known: {', '.join(sorted(EXTRACTORS))}")
+    cls = EXTRACTORS[name]
+    located = {} if cls.shipped_weights else {"weights_dir": weights_dir}  # shipped weights need no folder
+    return cls(device=device, random_init=random_init, **located)

@@ -1,0 +1,184 @@
+"""The benchmark runner end to end on tiny registered models, offline, with the shipped fashion extractor.
+
+LPIPS backbones are not on this machine, so these runs pass ``random_weights=True``: LPIPS/PPL use
+untrained AlexNet/VGG backbones and their labels say RANDOM-BACKBONE. The factor classifiers of the
+disentanglement metric are trained for a few steps only (``CLASSIFIER_STEPS`` patched) to stay fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import Tensor
+
+import genae
+from genae.bench import run_bench
+from genae.bench.cli import bench_command
+from genae.bench.runner import METRICS, parse_metrics, resolve_model_name
+from genae.interfaces import Decoder
+from genae.registry import REGISTRY, PretrainedSpec
+from genae.testing.toy import ToyAutoencoder, ToyConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore:FID from:UserWarning")
+DATA = "fashion-mnist-mini"
+
+
+class _PlainDecoder(Decoder):
+    def __init__(self, config: ToyConfig) -> None:
+        super().__init__()
+        self.latent_dim = config.latent_dim
+        self.body = torch.nn.Linear(config.latent_dim, config.resolution**2 * config.channels_in)
+        self.shape = (config.channels_in, config.resolution, config.resolution)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.tanh(self.body(z)).view(-1, *self.shape)
+
+
+class PlainToy(ToyAutoencoder):
+    """The toy model with a decoder that is not style-based: mixing metrics are n/a for it."""
+
+    def __init__(self, config: ToyConfig) -> None:
+        super().__init__(config)
+        self.decoder = _PlainDecoder(config)
+
+
+@pytest.fixture(scope="module")
+def toy_folders(tmp_path_factory) -> dict[str, Path]:
+    REGISTRY.discover()
+    if "toy-bench" not in REGISTRY.models:
+        genae.register_model("toy-bench", "genae.testing.toy:ToyAutoencoder")
+        genae.register_model("toy-bench-plain", PlainToy)
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    folders = {"style": root / "toy-style", "plain": root / "toy-plain"}
+    genae.create("toy-bench", width=8).save_pretrained(folders["style"])
+    genae.create("toy-bench-plain", width=8).save_pretrained(folders["plain"])
+    if "toy-bench-fashion-mnist-mini-16" not in REGISTRY.pretrained:
+        REGISTRY.add_pretrained(PretrainedSpec("toy-bench-fashion-mnist-mini-16", architecture="toy-bench",
+                                               dataset=DATA, resolution=16, resolver=lambda spec: folders["style"]))
+    return folders
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch) -> None:
+    from genae.metrics import mixing
+
+    monkeypatch.setenv("GENAE_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(mixing, "CLASSIFIER_STEPS", 20)
+
+
+def _figure(record: dict, name: str) -> dict:
+    return next(f for f in record["figures"] if f["name"] == name)
+
+
+def test_end_to_end_writes_every_report(toy_folders, tmp_path) -> None:
+    out = tmp_path / "results"
+    models = ["toy-bench", str(toy_folders["plain"]), "no-such-model"]
+    records = run_bench(models, data=DATA, split="test", n=40, seed=0, out=out, batch_size=16,
+                        random_weights=True, progress=False)
+    style, plain, missing = records
+    assert style["resolved"] == "toy-bench-fashion-mnist-mini-16" and style["status"] == "ok"
+    assert {f["metric"] for f in style["figures"]} == set(METRICS)
+    assert all(f["status"] == "ok" for f in style["figures"]), [f["reason"] for f in style["figures"]]
+
+    fid = _figure(style, "fid")
+    assert fid["label"] == "FID[fashion-mnist-features]" and fid["n"] == 40 and fid["value"] > 0
+    assert fid["settings"]["weights_sha256"] and not fid["settings"]["random_init"]
+    assert "Fashion-MNIST" in fid["settings"]["real_set"] or "fashion" in fid["settings"]["real_set"]
+    assert _figure(style, "kid")["std"] is not None
+    assert "RANDOM-BACKBONE" in _figure(style, "lpips")["label"]
+    assert -1 <= _figure(style, "ssim")["value"] <= 1 and _figure(style, "psnr")["value"] > 0
+    dis = _figure(style, "disentanglement")
+    assert 0 <= dis["value"] <= 1 and 0 <= dis["settings"]["ceiling"] <= 1
+    assert {"swd_16", "disentanglement_shape", "encode_images_per_s", "decode_peak_mb"} <= {
+        f["name"] for f in style["figures"]}
+    assert set(style["images"]) == {"reconstructions", "samples", "mixing"}
+    assert all(Path(p).is_file() for p in style["images"].values())
+
+    assert plain["status"] == "ok"
+    for metric in ("mix-fid", "disentanglement"):
+        fig = _figure(plain, metric)
+        assert fig["status"] == "n/a" and "not a style-based decoder" in fig["reason"]
+    assert "mixing" not in plain["images"]
+    assert missing["status"] == "failed" and "no-such-model" in missing["error"]
+
+    document = json.loads((out / "results.json").read_text())
+    assert document["schema"] == "genae-bench/1"
+    meta = document["meta"]
+    for key in ("data", "split", "n", "seed", "device", "genae_version", "git_commit", "extractor", "torch"):
+        assert key in meta
+    assert meta["n"] == 40 and meta["extractor"] == "fashion-mnist-features"
+    for record in document["models"]:
+        assert {"model", "status", "error", "figures", "images", "seconds"} <= set(record)
+        for fig in record["figures"]:
+            assert {"metric", "name", "label", "value", "std", "n", "status", "reason", "settings"} <= set(fig)
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {r["model"] for r in rows} == set(models)
+    table = (out / "results.md").read_text()
+    assert "FID[fashion-mnist-features]" in table and "| toy-bench-fashion-mnist-mini-16 |" in table
+    assert "not comparable with Inception FID" in table and "no-such-model** failed" in table
+
+
+def test_feature_cache_is_used_and_can_be_bypassed(toy_folders, tmp_path) -> None:
+    kwargs = dict(data=DATA, metrics="fid", n=20, batch_size=16, progress=False)
+    first = run_bench([str(toy_folders["style"])], **kwargs)
+    cached = list((tmp_path / "home" / "cache" / "bench").glob("features-*.safetensors"))
+    assert len(cached) == 1
+    second = run_bench([str(toy_folders["style"])], **kwargs)
+    assert _figure(first[0], "fid")["value"] == _figure(second[0], "fid")["value"]
+    cached[0].unlink()
+    run_bench([str(toy_folders["style"])], no_cache=True, **kwargs)
+    assert not list((tmp_path / "home" / "cache" / "bench").glob("features-*.safetensors"))
+
+
+def test_errors_for_bad_requests(toy_folders) -> None:
+    with pytest.raises(ValueError, match="unknown metric.*'fidd'.*valid: fid,"):
+        run_bench("toy-bench", data=DATA, metrics="fid,fidd")
+    with pytest.raises(ValueError, match="too few samples: n=201.*only 200"):
+        run_bench("toy-bench", data=DATA, n=201)
+    with pytest.raises(ValueError, match="too few samples"):
+        run_bench("toy-bench", data=DATA, n=1)
+    with pytest.raises(ValueError, match="no pretrained weights for dataset 'fashion-mnist'.*toy-bench-fashion"):
+        resolve_model_name("toy-bench", "fashion-mnist")
+    assert parse_metrics("all") == list(METRICS)
+
+
+def test_interrupt_keeps_finished_models(toy_folders, tmp_path, monkeypatch) -> None:
+    from genae.bench import runner
+
+    calls = {"n": 0}
+    original = runner._ModelRun.mse
+
+    def interrupt_second_model(self):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(runner._ModelRun, "mse", interrupt_second_model)
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        run_bench([str(toy_folders["style"]), str(toy_folders["plain"])], data=DATA, metrics="mse", n=10,
+                  out=out, progress=False)
+    saved = json.loads((out / "results.json").read_text())["models"]
+    assert [m["status"] for m in saved] == ["ok", "interrupted"]
+    assert saved[0]["figures"][0]["name"] == "mse"
+
+
+def test_cli_prints_the_table_and_fails_on_failed_models(toy_folders, tmp_path) -> None:
+    runner = CliRunner()
+    args = ["--models", str(toy_folders["style"]), "--data", DATA, "--metrics", "mse,psnr,ssim,speed", "-n", "16",
+            "--quiet", "--out", str(tmp_path / "cli")]
+    result = runner.invoke(bench_command, args)
+    assert result.exit_code == 0, result.output
+    assert "| model | MSE | PSNR (dB) | SSIM | encode img/s | decode img/s |" in result.output
+    bad = runner.invoke(bench_command, ["--models", "toy-bench", "--data", DATA, "--metrics", "nope", "--quiet"])
+    assert bad.exit_code == 2 and "unknown metric" in bad.output
+    failing = runner.invoke(bench_command, ["--models", "nothing-here", "--data", DATA, "--metrics", "mse",
+                                            "-n", "4", "--quiet"])
+    assert failing.exit_code == 1

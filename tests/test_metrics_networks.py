@@ -1,0 +1,85 @@
+"""Feature extractor and LPIPS wrappers.
+
+The Fashion-MNIST extractor's weights ship with genae and are tested for real. AlexNet/VGG backbones are
+not on this machine: those tests use untrained backbones (``random_backbone=True``) or write a
+randomly initialised torchvision state dict under the real file name, to exercise the loading path.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from genae.metrics import LPIPS, MissingWeightsError, get_extractor
+from genae.metrics._files import sha256_file
+from genae.metrics.perceptual import BACKBONE_FILES, crop_images
+
+
+def test_fashion_extractor_ships_with_a_card_and_classifies_real_images() -> None:
+    from genae.data import open_dataset
+
+    extractor = get_extractor("fashion-mnist-features")
+    info = extractor.info()
+    card = json.loads(Path(str(resources.files("genae.metrics").joinpath("weights/fashion_mnist_features.json")))
+                      .read_text())
+    assert info["weights_sha256"] == card["weights_sha256"] == sha256_file(extractor.weights_path)
+    assert card["test_accuracy_resized_28_to_32"] >= 0.90 and card["test_accuracy_padded_28_to_32"] >= 0.90
+    assert extractor.label == "fashion-mnist-features" and not info["random_init"]
+
+    data = open_dataset("fashion-mnist-mini", split="test", resolution=32)  # padded 28 -> 32, as models see it
+    images = torch.stack([data[i][0] for i in range(len(data))])
+    labels = torch.tensor([data[i][1] for i in range(len(data))])
+    logits = extractor.network(torch.nn.functional.interpolate(images, size=32))
+    assert (logits.argmax(1) == labels).float().mean() > 0.85
+    features = extractor(images[:4])
+    assert features.shape == (4, 256) and features.dtype == torch.float32
+    assert torch.allclose(extractor(images[:4].expand(-1, 3, -1, -1)), features)  # grey RGB == grey
+    with pytest.raises(ValueError, match="B, 1 or 3"):
+        extractor(images[:, :, 0])
+
+
+def test_unknown_extractor_is_refused() -> None:
+    with pytest.raises(ValueError, match="known: fashion-mnist-features, inception-v3-compat"):
+        get_extractor("clip")
+
+
+def test_lpips_without_backbone_weights_explains_where_to_put_them(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(MissingWeightsError, match="alexnet-owt-7be5be79.pth") as error:
+        LPIPS("alex", weights_dir=tmp_path / "empty")
+    assert str(tmp_path / "torch" / "hub" / "checkpoints") in str(error.value)
+    assert str(tmp_path / "empty") in str(error.value)
+    with pytest.raises(ValueError, match="net"):
+        LPIPS("squeeze", random_backbone=True)
+
+
+def test_lpips_loads_torchvision_backbone_files(tmp_path) -> None:
+    torch.manual_seed(0)
+    alexnet = torchvision.models.alexnet(weights=None)
+    torch.save(alexnet.state_dict(), tmp_path / BACKBONE_FILES["alex"])
+    metric = LPIPS("alex", weights_dir=tmp_path)
+    assert torch.equal(getattr(metric.model.net.slice1, "0").weight, alexnet.features[0].weight)
+    assert torch.equal(getattr(metric.model.net.slice5, "10").weight, alexnet.features[10].weight)
+    assert metric.label == "lpips-alex-v0.1" and metric.info()["backbone_sha256"]
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    assert metric(x, x).abs().max() < 1e-6
+    assert (metric(x, x.flip(-1)) > 0).all()
+
+
+def test_lpips_random_backbone_is_labelled_and_handles_small_images_and_crops() -> None:
+    metric = LPIPS("vgg", random_backbone=True)
+    assert "RANDOM" in metric.label and metric.info()["random_backbone"]
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    y = x.clone()
+    y[..., 8:, :] = 0  # differs only in the bottom half
+    assert metric(x, y).shape == (2,)
+    assert metric(x, y, crop=(0, 0, 8, 16)).abs().max() < 1e-6
+    with pytest.raises(ValueError, match="does not fit"):
+        crop_images(x, (10, 0, 8, 8))
+    with pytest.raises(ValueError, match="same shape"):
+        metric(x, y[:1])

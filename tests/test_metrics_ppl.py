@@ -1,0 +1,112 @@
+"""PPL on linear generators, where the answer is known in closed form (identity-like distance)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+from torch import Tensor
+
+from genae.config import ModelConfig
+from genae.interfaces import Decoder, Encoder, GenerativeAutoencoder
+from genae.metrics.ppl import perceptual_path_length, trimmed_mean
+from genae.priors import GaussianPrior, SpherePrior
+
+SCALE = 0.01  # keeps decoded values inside [-1, 1], so decode's clamp leaves the generator linear
+
+
+@dataclasses.dataclass
+class LinearConfig(ModelConfig):
+    resolution: int = 4
+    channels_in: int = 1
+    latent_dim: int = 4
+    spherical: bool = False
+
+
+class _Flatten(Encoder):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.latent_dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
+
+
+class _Linear(Decoder):
+    """G(z) = SCALE * z written into the first d pixels of a 1 x 4 x 4 image (d <= 16), zeros elsewhere."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.latent_dim = dim
+
+    def forward(self, z: Tensor) -> Tensor:
+        return SCALE * torch.nn.functional.pad(z, (0, 16 - z.shape[1])).view(-1, 1, 4, 4)
+
+
+class LinearModel(GenerativeAutoencoder):
+    config_class = LinearConfig
+
+    def __init__(self, config: LinearConfig) -> None:
+        super().__init__(config)
+        self.encoder, self.decoder = _Flatten(config.latent_dim), _Linear(config.latent_dim)
+        self.prior = SpherePrior(config.latent_dim) if config.spherical else GaussianPrior(config.latent_dim)
+
+
+def squared_distance(a: Tensor, b: Tensor) -> Tensor:
+    """Squared Euclidean distance in latent units: d(G(z), G(z')) = |z - z'|^2."""
+    return (a - b).double().square().flatten(1).sum(1) / SCALE**2
+
+
+def test_trimmed_mean_drops_extremes() -> None:
+    values = np.concatenate([np.full(990, 1.0), np.full(5, -1000.0), np.full(5, 1000.0)])
+    assert trimmed_mean(values) == pytest.approx(1.0)
+
+
+def test_ppl_lerp_gaussian_matches_trimmed_chi_square() -> None:
+    # Linear G with lerp: each value is |z2 - z1|^2 = 2 * chi^2_d exactly (eps cancels).
+    d = 4
+    model = LinearModel(LinearConfig(latent_dim=d))
+    result = perceptual_path_length(model, 20000, squared_distance, batch_size=5000, seed=0)
+    lo, hi = stats.chi2.ppf([0.01, 0.99], d)
+    expected = 2 * integrate.quad(lambda x: x * stats.chi2.pdf(x, d), lo, hi)[0] / 0.98
+    assert result["n"] == 20000
+    assert result["ppl"] == pytest.approx(expected, rel=0.03)
+
+
+def test_ppl_slerp_on_circle_is_angle_squared() -> None:
+    # On the unit circle the path is an arc: each value is omega^2, omega ~ U(0, pi) the angle between ends.
+    model = LinearModel(LinearConfig(latent_dim=2, spherical=True))
+    result = perceptual_path_length(model, 20000, squared_distance, batch_size=5000, seed=1)
+    a, b = 0.01 * math.pi, 0.99 * math.pi
+    expected = (b**3 - a**3) / 3 / (b - a)
+    assert result["ppl"] == pytest.approx(expected, rel=0.03)
+
+
+def test_ppl_is_seeded_and_checks_inputs() -> None:
+    model = LinearModel(LinearConfig())
+    first = perceptual_path_length(model, 50, squared_distance, seed=3)
+    assert perceptual_path_length(model, 50, squared_distance, seed=3) == first
+    with pytest.raises(ValueError, match="at least 2"):
+        perceptual_path_length(model, 1, squared_distance)
+    with pytest.raises(ValueError, match="space"):
+        perceptual_path_length(model, 10, squared_distance, space="w")
+    with pytest.raises(TypeError, match="style-based"):
+        perceptual_path_length(model, 10, squared_distance, space="styles")
+
+
+def test_ppl_styles_space_on_a_style_decoder() -> None:
+    from genae.testing.toy import ToyAutoencoder, ToyConfig
+
+    torch.manual_seed(0)
+    model = ToyAutoencoder(ToyConfig(resolution=8, latent_dim=4, width=4)).eval()
+
+    def pixel_distance(a: Tensor, b: Tensor) -> Tensor:
+        return (a - b).double().square().flatten(1).sum(1)
+
+    z_space = perceptual_path_length(model, 64, pixel_distance, space="z", seed=0)
+    styles = perceptual_path_length(model, 64, pixel_distance, space="styles", crop=(0, 0, 4, 4), seed=0)
+    assert z_space["ppl"] > 0 and styles["ppl"] > 0 and z_space["ppl"] != styles["ppl"]
