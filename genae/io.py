@@ -41,3 +41,9 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def cache_root() -> Path:
+    """Where genae caches derived files: ``$GENAE_HOME/cache`` when set, else ``~/.cache/genae``."""
+    home = os.environ.get("GENAE_HOME")
+    return Path(home) / "cache" if home else Path.home() / ".cache" / "genae"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 from pathlib import Path
@@ -11,12 +10,7 @@ from typing import Any
 import torch
 
 from genae._version import __version__
-
-
-def cache_root() -> Path:
-    """``$GENAE_HOME/cache`` when GENAE_HOME is set, else ``~/.cache/genae``."""
-    home = os.environ.get("GENAE_HOME")
-    return Path(home) / "cache" if home else Path.home() / ".cache" / "genae"
+from genae.io import cache_root  # noqa: F401 - re-exported for the runner
 
 
 def git_commit() -> str | None:

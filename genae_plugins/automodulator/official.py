@@ -53,7 +53,7 @@ def resolve(spec: Any) -> Path:
 
 def cache_folder(entry: OfficialWeights, cache_dir: str | Path | None = None) -> Path:
     if cache_dir is None:
-        from genae.bench.provenance import cache_root
+        from genae.io import cache_root
 
         cache_dir = cache_root()
     return Path(cache_dir) / "official" / entry.name

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from genae.interfaces import GenerativeAutoencoder
+from genae.nets.progressive import num_blocks, resolution_of_phase
 from genae.training.recipe import Phase, Recipe, StepContext
 from genae.training.schedule import ProgressiveSchedule
 from genae_plugins.automodulator.losses import (
@@ -204,7 +205,7 @@ class AutomodulatorRecipe(Recipe):
     def schedule(self) -> ProgressiveSchedule:
         o = self.opts
         preset = SCHEDULE_PRESETS[o.schedule]
-        resolutions = [4 * 2**p for p in range(self.model.decoder.num_styles)]
+        resolutions = [resolution_of_phase(p) for p in range(num_blocks(self.model.resolution))]
         batch_sizes = preset["batch_sizes"] if o.batch_sizes is None else o.batch_sizes
         if isinstance(batch_sizes, dict):  # presets cover every resolution; keep this model's
             batch_sizes = {r: size for r, size in batch_sizes.items() if r in resolutions}

@@ -16,11 +16,9 @@ from typing import Any
 
 from torch import Tensor
 
-from genae.nets.progressive import num_blocks, resolution_of_phase
 from genae.training.recipe import Phase
-from genae.training.schedule import ProgressiveSchedule
 from genae_plugins.automodulator.losses import AutomodulatorLosses
-from genae_plugins.automodulator.recipe import SCHEDULE_PRESETS, AutomodulatorRecipe, _default_lr
+from genae_plugins.automodulator.recipe import AutomodulatorRecipe
 from genae_plugins.baselines.model import Pioneer
 
 #: Options of the automodulator recipe that only make sense with a style decoder, with the value PIONEER uses.
@@ -56,24 +54,6 @@ class PioneerRecipe(AutomodulatorRecipe):
         super().__init__(model, **{**STYLE_ONLY_OPTIONS, **options})
         self.options = dict(options)  # what the user chose; the fixed values above are implied by the name
         self.losses = SingleInputLosses(model, self.weights, self.reconstruction, self.opts.invariance_split)
-
-    def schedule(self) -> ProgressiveSchedule:
-        # Mirrors AutomodulatorRecipe.schedule, which lists resolutions by counting style slots; a classic
-        # decoder has blocks, not slots. (If the parent counted num_blocks(model.resolution), this could go.)
-        o = self.opts
-        preset = SCHEDULE_PRESETS[o.schedule]
-        resolutions = [resolution_of_phase(p) for p in range(num_blocks(self.model.resolution))]
-        batch_sizes = preset["batch_sizes"] if o.batch_sizes is None else o.batch_sizes
-        if isinstance(batch_sizes, dict):
-            batch_sizes = {r: size for r, size in batch_sizes.items() if r in resolutions}
-        return ProgressiveSchedule(
-            4,
-            self.model.resolution,
-            images_per_phase=preset["images_per_phase"] if o.images_per_phase is None else o.images_per_phase,
-            fade_images=preset["fade_images"] if o.fade_images is None else o.fade_images,
-            batch_sizes=batch_sizes,
-            lrs={r: _default_lr(r) if o.lr is None else o.lr for r in resolutions},
-        )
 
     def preview(self, images: Tensor, latents: Tensor, phase: Phase) -> list[Tensor]:
         """Inputs, reconstructions and prior samples at the phase's resolution (nothing to mix)."""
