@@ -119,7 +119,12 @@ class InceptionV3Compat(FeatureExtractor):
     def __init__(
         self, device: torch.device | str = "cpu", weights_dir: str | Path | None = None, random_init: bool = False
     ) -> None:
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+        try:
+            from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+        except ImportError as error:
+            raise ImportError(
+                "the inception-v3-compat extractor uses torch-fidelity's network: pip install 'genae[fidelity]'"
+            ) from error
 
         if random_init:
             super().__init__(_random_init_inception(), None, device)
