@@ -213,7 +213,7 @@ class Registry:
             if self.failed_plugins
             else ""
         )
-        return f"unknown {kind} {name!r}{hint}{failed}. See `genae list`."
+        return f"unknown {kind} {name!r}{failed}{hint or '.'} See `genae list`."
 
 
 #: The process-wide registry behind ``genae.create`` / ``genae.load`` / ``genae list``.
