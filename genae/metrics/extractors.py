@@ -7,6 +7,7 @@ weights exist only to exercise code paths in tests; reports mark them loudly.
 
 from __future__ import annotations
 
+import abc
 import tempfile
 from collections.abc import Iterable
 from importlib import resources
@@ -23,7 +24,7 @@ INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2
 FASHION_WEIGHTS = "fashion_mnist_features.safetensors"
 
 
-class FeatureExtractor:
+class FeatureExtractor(abc.ABC):
     """A frozen network mapping images in ``[-1, 1]`` to ``(B, dim)`` float features."""
 
     name: str
@@ -68,8 +69,9 @@ class FeatureExtractor:
         self.check_images(images)
         return self._features(images.to(self.device)).float()
 
+    @abc.abstractmethod
     def _features(self, images: Tensor) -> Tensor:
-        raise NotImplementedError
+        """Features ``(B, dim)`` of a checked batch already on ``self.device``."""
 
     @torch.no_grad()
     def extract(self, batches: Iterable[Tensor]) -> Tensor:
