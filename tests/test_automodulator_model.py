@@ -46,6 +46,7 @@ def codes(model: Automodulator, n: int = 3, seed: int = 1) -> torch.Tensor:
     {"resolution": 32, "channels": [16, 16, 8, 8], "encoder_channels": [16, 16, 8, 8], "encoder_final_channels": 6,
      "use_noise": False},
     {"resolution": 4, "channels": [8], "encoder_channels": [8], "latent_dim": 4},
+    {"support_block": 1},
 ])
 def test_check_model_passes(overrides):
     report = check_model(tiny(**overrides))
@@ -85,6 +86,8 @@ def test_presets_are_truncated_to_the_resolution():
     ({"encoder_final_channels": 0}, "encoder_final_channels"),
     ({"resolution": 2048, "channels": "large"}, "channels"),
     ({"resolution": 24}, "resolution"),
+    ({"resolution": 16, "support_block": 3}, "support_block"),
+    ({"support_block": True}, "support_block"),
 ])
 def test_bad_config_names_the_field(overrides, field):
     with pytest.raises(ValueError, match=field):
@@ -139,6 +142,17 @@ def test_noise_injection_is_identity_at_init_and_seeded():
     a = noise(x, torch.Generator().manual_seed(3))
     assert torch.equal(a, noise(x, torch.Generator().manual_seed(3)))
     assert not torch.equal(a, noise(x, torch.Generator().manual_seed(4)))
+
+
+def test_noise_is_one_draw_per_pixel_scaled_per_channel():
+    noise = NoiseInjection(3)
+    with torch.no_grad():
+        noise.scale.copy_(torch.tensor([0.0, 1.0, 2.0]))
+    x = torch.zeros(2, 3, 4, 4)
+    added = noise(x, torch.Generator().manual_seed(0))
+    assert torch.equal(added[:, 0], x[:, 0])
+    torch.testing.assert_close(added[:, 2], 2 * added[:, 1])
+    assert not torch.equal(added[0, 1], added[1, 1])  # independent per sample
 
 
 # -- networks ----------------------------------------------------------------------------------------
@@ -329,3 +343,54 @@ def test_fused_upsampling_conv_equals_upsample_then_conv(side):
     x, w, b = torch.randn(2, 5, side, side, dtype=torch.float64), torch.randn(4, 5, 3, 3, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
     expected = F.conv2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), w, b, padding=1)
     torch.testing.assert_close(upsample_conv3x3(x, w, b), expected, rtol=0, atol=1e-12)
+
+
+def test_adain_statistics_are_float32_under_bf16_autocast():
+    adain = AdaIN(8, 4)
+    x, z = torch.randn(2, 4, 8, 8) * 3 + 1, torch.randn(2, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = adain(x.bfloat16(), z)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, adain(x.bfloat16().float(), z), rtol=2e-2, atol=2e-2)  # affine in bf16
+
+
+# -- the support block (paper 4.3) ------------------------------------------------------------------
+def test_support_block_adds_a_same_resolution_style_slot():
+    model = tiny(support_block=1)
+    decoder = model.decoder
+    assert decoder.num_styles == 4 and decoder.block_phases == [0, 1, 1, 2]
+    assert [decoder.active_styles(p) for p in range(3)] == [1, 3, 4]
+    assert decoder.style_ranges == {"coarse": (0, 1), "intermediate": (1, 3), "fine": (3, 4), "all": (0, 4)}
+    z, other = codes(model), codes(model, seed=2)
+    for phase in range(3):
+        assert model.decode_styles_at([z] * 4, phase).shape == (3, 3, 4 * 2**phase, 4 * 2**phase)
+    # the support block's style matters at 8 px and beyond; the 16 px block's does not at 8 px
+    assert not torch.equal(model.decode_styles_at([z, z, z, z], 1), model.decode_styles_at([z, z, other, z], 1))
+    assert torch.equal(model.decode_styles_at([z, z, z, z], 1), model.decode_styles_at([z, z, z, other], 1))
+    # growing still starts from the function of the previous phase
+    new, old = model.decode_styles_at([z] * 4, 2, alpha=0.0), model.decode_styles_at([z] * 4, 1)
+    torch.testing.assert_close(new, F.interpolate(old, scale_factor=2.0, mode="nearest"))
+    faded = model.decode_styles_at([z] * 4, 1, alpha=0.0)
+    torch.testing.assert_close(faded, F.interpolate(model.decode_styles_at([z] * 4, 0), scale_factor=2.0))
+
+
+def test_support_block_features_compose_and_refuse_a_fade_without_its_input():
+    model = tiny(support_block=1)
+    styles = [codes(model, seed=s) for s in range(4)]
+    for start in (1, 2, 3):
+        features = model.decoder.features(styles, start - 1)
+        for alpha in (1.0, 0.3):
+            torch.testing.assert_close(model.decoder.forward_from_features(features, styles, start, alpha=alpha),
+                                       model.decoder.forward_styles(styles, alpha=alpha))
+    features = model.decoder.features(styles, 1)
+    torch.testing.assert_close(model.decoder.forward_from_features(features, styles, 2, phase=1),
+                               model.decoder.forward_styles(styles, phase=1))
+    with pytest.raises(ValueError, match="support block"):
+        model.decoder.forward_from_features(features, styles, 2, phase=1, alpha=0.5)
+
+
+def test_named_style_ranges_with_the_papers_support_block_at_32px():
+    ranges = ProgressiveStyleDecoder(4, [4] * 4, support_after=1).style_ranges
+    assert ranges == {"coarse": (0, 3), "intermediate": (3, 4), "fine": (4, 5), "all": (0, 5)}
+    with pytest.raises(ValueError, match="support_after"):
+        ProgressiveStyleDecoder(4, [4] * 4, support_after=4)

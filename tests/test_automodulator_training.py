@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 
+import genae
 from genae.data import open_dataset
 from genae.losses import empirical_kl
 from genae.training.recipe import Phase, StepContext
@@ -22,10 +23,10 @@ from genae_plugins.automodulator.recipe import AutomodulatorRecipe, HistoryPool
 RESOLUTION = 8
 
 
-def tiny_model(seed: int = 0) -> Automodulator:
+def tiny_model(seed: int = 0, support_block: int | None = None) -> Automodulator:
     torch.manual_seed(seed)
     config = AutomodulatorConfig(resolution=RESOLUTION, channels_in=1, latent_dim=16,
-                                 channels=[16, 16], encoder_channels=[16, 16])
+                                 channels=[16, 16], encoder_channels=[16, 16], support_block=support_block)
     model = Automodulator(config)
     model.architecture = "automodulator"
     return model
@@ -58,6 +59,11 @@ class StepStandIn(StepContext):
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
+
+
+class BF16StepStandIn(StepStandIn):
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 STABLE = Phase(index=1, resolution=RESOLUTION, alpha=1.0, batch_size=16, lr=5e-4, fading=False)
@@ -216,3 +222,44 @@ def test_recipe_rejects_bad_options() -> None:
         AutomodulatorRecipe(model, reconstruction="l3")
     with pytest.raises(ValueError, match="mix_fraction"):
         AutomodulatorRecipe(model, mix_fraction=1.5)
+
+
+def test_bf16_step_logs_float32_terms_close_to_the_float32_step(mini_train: Any) -> None:
+    """bf16 autocast changes the networks' arithmetic, not the recipe: terms stay close and finite."""
+    images = batch(mini_train)
+    logs = {}
+    for name, stand_in in (("fp32", StepStandIn), ("bf16", BF16StepStandIn)):
+        model = tiny_model()
+        recipe = AutomodulatorRecipe(model, monitor_every=0, pool_size=0)
+        logs[name] = recipe.train_step(images, stand_in(STABLE, recipe.build_optimizers()))
+    assert logs["fp32"].keys() == logs["bf16"].keys()
+    for key in ("enc/kl_real", "enc/reconstruction", "dec/fake_kl", "dec/latent"):
+        assert logs["bf16"][key] == pytest.approx(logs["fp32"][key], rel=0.05, abs=1e-3), key
+
+
+def test_invariance_with_a_support_block_follows_eq_10_11(mini_train: Any) -> None:
+    """Blocks below the cut from the image itself, the support block and above from its mirror."""
+    model = tiny_model(support_block=1).eval()
+    images = batch(mini_train, 8)
+    recon = lambda residual: (residual**2).mean()  # noqa: E731
+    weights = LossWeights(kl=0, gap=0, reconstruction=0, invariance=0.7)
+    losses = AutomodulatorLosses(model, weights, recon, invariance_split=2)
+    terms, _ = losses.encoder_terms(images, None, STABLE, torch.Generator().manual_seed(0))
+    assert set(terms) == {"invariance"}
+    flipped = torch.flip(images, dims=[3])
+    with torch.no_grad():
+        z, z_flip = model.encode_at(images, 1), model.encode_at(flipped, 1)
+        own = model.decode_styles_at([z, z, z_flip], 1)
+        mirrored = model.decode_styles_at([z_flip, z_flip, z], 1)
+    expected = 0.7 * 0.5 * (recon(own - images) + recon(mirrored - flipped))
+    assert terms["invariance"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_flip_invariance_training_with_a_support_block(tmp_path: Path, mini_train: Any) -> None:
+    model = tiny_model(support_block=1)
+    _trainer(model, tmp_path, mini_train, 7, invariance=True, invariance_split=2).fit()
+    terms = _logged_terms(tmp_path)
+    assert {"enc/invariance", "influence/block0", "influence/block1", "influence/block2"} <= terms
+    assert "influence/block3" not in terms  # 3 style slots: 4 px, 8 px and the 8 px support block
+    loaded = genae.load(tmp_path / "model")
+    assert loaded.config.support_block == 1 and loaded.decoder.num_styles == 3

@@ -163,3 +163,21 @@ def test_l1_and_l2_by_hand() -> None:
     assert l2_loss(output, target).item() == pytest.approx((1 + 4 + 0 + 4) / 4)
     with pytest.raises(ValueError, match="shapes"):
         l2_loss(output, target[:1])
+
+
+def test_losses_upcast_half_precision_inputs() -> None:
+    """Under bf16 autocast the networks hand the losses bf16 tensors; the loss math must still be float32."""
+    torch.manual_seed(0)
+    latents = F.normalize(torch.randn(64, 32), dim=1)
+    other = F.normalize(torch.randn(64, 32), dim=1)
+    half = latents.bfloat16()
+    for loss, args in ((empirical_kl, (half,)), (cosine_distance, (half, other.bfloat16())),
+                       (l1_loss, (half, other.bfloat16())), (l2_loss, (half, other.bfloat16()))):
+        value = loss(*args)
+        assert value.dtype == torch.float32, loss.__name__
+        exact = loss(*(a.float() for a in args))  # the same bf16-rounded inputs, float32 arithmetic
+        assert value.item() == pytest.approx(exact.item(), rel=1e-6), loss.__name__
+    robust = AdaptiveRobustLoss(1, 4)
+    residual = torch.randn(8, 1, 4, 4)
+    assert robust(residual.bfloat16()).dtype == torch.float32
+    assert empirical_kl(latents.double()).dtype == torch.float64  # wider inputs are left alone

@@ -199,7 +199,8 @@ def test_interrupted_log_lines_past_the_checkpoint_are_dropped_on_resume(toy_nam
         ({"steps": 2, "total_images": 16}, ValueError, "not both"),
         ({}, ValueError, "total_images or steps"),
         ({"steps": 0}, ValueError, "steps"),
-        ({"steps": 2, "amp": True}, ValueError, "CUDA"),
+        ({"steps": 2, "precision": "fp16"}, ValueError, "CUDA"),
+        ({"steps": 2, "precision": "half"}, ValueError, "precision"),
         ({"steps": 2, "grad_clip": -1.0}, ValueError, "grad_clip"),
         ({"steps": 2, "log_every": 0}, ValueError, "log_every"),
         ({"steps": 2, "ddp": "yes"}, ValueError, "ddp"),
@@ -262,3 +263,19 @@ def test_grids_and_checkpoints_do_not_change_training(toy_name, data, tmp_path):
     busy.fit()
     assert len(list((tmp_path / "busy" / "grids").iterdir())) == 4
     assert losses_of(read_metrics(tmp_path / "busy")) == losses_of(read_metrics(tmp_path / "quiet"))
+
+
+def test_bf16_precision_trains_on_cpu_and_is_recorded(toy_name, data, tmp_path):
+    seen = []
+
+    class RecordingRecipe(ToyRecipe):
+        def train_step(self, images, ctx):
+            with ctx.autocast():
+                seen.append(torch.nn.functional.linear(images.flatten(1)[:, :4], torch.ones(2, 4)).dtype)
+            return super().train_step(images, ctx)
+
+    result = make_trainer(toy_name, data, tmp_path, recipe_class=RecordingRecipe, steps=2, precision="bf16").fit()
+    assert seen == [torch.bfloat16, torch.bfloat16]
+    card = genae.load(result.model_dir).card
+    assert "on cpu (bf16)" in card["training"]
+    assert all(p.dtype == torch.float32 for p in genae.load(result.model_dir).parameters())

@@ -1,14 +1,19 @@
 """Speed and memory of automodulator training and encode+decode on CPU, against the authors' figures.
 
     python benchmarks/automodulator/speed.py            # all measurements, writes benchmarks/results/
-    python benchmarks/automodulator/speed.py --iterations 2 --configs small
+    python benchmarks/automodulator/speed.py --iterations 2 --configs small --precisions fp32
 
 Every measurement runs in a fresh subprocess so that its peak RSS (``VmHWM``: whole process, torch
 included, as the authors' figure) is its own. Settings: 32x32 images, batch 32, 2 threads, one full
 training iteration (= encoder step + decoder step of :class:`AutomodulatorRecipe`, at the final phase
 with the newest block faded in). FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` and
-compared with this machine's fp32 matmul rate on the same 2 threads. A ``torch.profiler`` table of the
+compared with this machine's matmul rate on the same 2 threads. A ``torch.profiler`` table of the
 top operators says where the time goes.
+
+Precision ``fp32`` is plain float32 (the authors' setting). ``bf16`` runs the same networks under CPU
+bfloat16 autocast, as ``Trainer(precision="bf16")`` does (convolutions and matmuls in bf16 on AMX /
+AVX-512-BF16 units; weights, optimiser states, AdaIN statistics and losses in float32); its FLOP rate is
+compared with the bf16 matmul rate.
 """
 
 from __future__ import annotations
@@ -51,17 +56,26 @@ def peak_rss_gib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
+    dtype = PRECISIONS[precision]
+    return contextlib.nullcontext() if dtype is None else torch.autocast("cpu", dtype=dtype)
+
+
 class _Ctx:
     """The trainer's side of a step, minus checkpoints and logging: exactly the optimisation work."""
 
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], phase: Any) -> None:
-        import contextlib as _contextlib
-
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], phase: Any, precision: str) -> None:
         self.device, self.step, self.images_seen, self.phase = torch.device("cpu"), 1, 0, phase
         self.generator = torch.Generator().manual_seed(0)
         self.world_size, self.rank = 1, 0
         self._optimizers = optimizers
-        self.autocast = _contextlib.nullcontext
+        self.precision = precision
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        return autocast(self.precision)
 
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         optimizer = self._optimizers[name]
@@ -70,7 +84,7 @@ class _Ctx:
         optimizer.step()
 
 
-def build(config_name: str) -> tuple[Any, Any, Any, torch.Tensor]:
+def build(config_name: str, precision: str) -> tuple[Any, Any, Any, torch.Tensor]:
     import genae
     from genae.training.recipe import Phase
 
@@ -80,17 +94,17 @@ def build(config_name: str) -> tuple[Any, Any, Any, torch.Tensor]:
         model, monitor_every=0
     )
     phase = Phase(model.decoder.num_styles - 1, RESOLUTION, 1.0, BATCH, 5e-4, False)
-    ctx = _Ctx(recipe.build_optimizers(), phase)
+    ctx = _Ctx(recipe.build_optimizers(), phase, precision)
     images = torch.rand(BATCH, model.channels, RESOLUTION, RESOLUTION) * 2 - 1
     return model, recipe, ctx, images
 
 
-def worker(kind: str, config_name: str, iterations: int) -> dict[str, Any]:
+def worker(kind: str, config_name: str, precision: str, iterations: int) -> dict[str, Any]:
     """One measurement in this (fresh) process."""
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.set_num_threads(THREADS)
-    model, recipe, ctx, images = build(config_name)
+    model, recipe, ctx, images = build(config_name, precision)
     params = sum(p.numel() for p in model.parameters())
     if kind == "train":
         def run() -> None:
@@ -99,7 +113,7 @@ def worker(kind: str, config_name: str, iterations: int) -> dict[str, Any]:
         model.eval()
 
         def run() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), autocast(precision):
                 model.decode(model.encode(images))
     run()  # warm-up (allocator growth, lazy tables)
     with FlopCounterMode(display=False) as counter:
@@ -110,32 +124,33 @@ def worker(kind: str, config_name: str, iterations: int) -> dict[str, Any]:
         run()
     seconds = (time.perf_counter() - start) / iterations
     return {
-        "kind": kind, "config": config_name, "parameters": params, "iterations": iterations,
+        "kind": kind, "config": config_name, "precision": precision, "parameters": params, "iterations": iterations,
         "seconds_per_batch": seconds, "images_per_s": BATCH / seconds, "peak_rss_gib": peak_rss_gib(),
         "gflop_per_batch": flops / 1e9, "gflop_per_s": flops / 1e9 / seconds,
     }
 
 
-def profile(config_name: str, kind: str, rows: int = 12) -> str:
+def profile(config_name: str, kind: str, precision: str, rows: int = 12) -> str:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     torch.set_num_threads(THREADS)
-    model, recipe, ctx, images = build(config_name)
+    model, recipe, ctx, images = build(config_name, precision)
     recipe.train_step(images, ctx) if kind == "train" else None
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         if kind == "train":
             recipe.train_step(images, ctx)
         else:
-            with torch.no_grad():
+            with torch.no_grad(), autocast(precision):
                 model.eval()
                 model.decode(model.encode(images))
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+def matmul_gflops(precision: str, size: int = 2048, repeats: int = 5) -> float:
     torch.set_num_threads(THREADS)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    dtype = PRECISIONS[precision] or torch.float32
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b
     start = time.perf_counter()
     for _ in range(repeats):
@@ -173,17 +188,20 @@ def report(results: dict[str, Any]) -> str:
         f"Command: `{results['command']}`  ", f"Git commit: `{results['machine']['git_commit']}`  ",
         f"Machine: {results['machine']['cpu']} ({results['machine']['cores']} cores), torch "
         f"{results['machine']['torch']}, {THREADS} threads, batch {BATCH}, {RESOLUTION}x{RESOLUTION}  ",
-        f"fp32 matmul rate on {THREADS} threads: {results['matmul_gflop_per_s']:.0f} GFLOP/s  ",
+        "Matmul rate on {} threads: {}  ".format(
+            THREADS, ", ".join(f"{p} {rate:.0f} GFLOP/s" for p, rate in results["matmul_gflop_per_s"].items())),
         f"Load before/after: {results['load_before']} / {results['load_after']} "
         "(other engineers' jobs share this machine; busy_processes counts those using > 5% CPU)", "",
-        "| config | measurement | images/s | s/batch | peak RSS (GiB) | GFLOP/batch | GFLOP/s | of matmul peak |",
-        "|---|---|---|---|---|---|---|---|",
+        "| config | precision | measurement | images/s | s/batch | peak RSS (GiB) | GFLOP/batch | GFLOP/s | "
+        "of matmul rate |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["measurements"]:
         lines.append(
-            f"| {r['config']} ({r['parameters'] / 1e6:.1f} M params) | {r['kind']} | {r['images_per_s']:.2f} | "
-            f"{r['seconds_per_batch']:.2f} | {r['peak_rss_gib']:.2f} | {r['gflop_per_batch']:.1f} | "
-            f"{r['gflop_per_s']:.1f} | {r['gflop_per_s'] / results['matmul_gflop_per_s']:.0%} |"
+            f"| {r['config']} ({r['parameters'] / 1e6:.1f} M params) | {r['precision']} | {r['kind']} | "
+            f"{r['images_per_s']:.2f} | {r['seconds_per_batch']:.2f} | {r['peak_rss_gib']:.2f} | "
+            f"{r['gflop_per_batch']:.1f} | {r['gflop_per_s']:.1f} | "
+            f"{r['gflop_per_s'] / results['matmul_gflop_per_s'][r['precision']]:.0%} |"
         )
     lines += ["", "Authors' implementation, architecture large, same settings: training "
               f"{AUTHORS['train_images_per_s']} images/s at {AUTHORS['train_peak_rss_gib']} GiB; encode+decode "
@@ -197,9 +215,11 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", nargs=3, metavar=("KIND", "CONFIG", "ITERATIONS"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=4, metavar=("KIND", "CONFIG", "PRECISION", "ITERATIONS"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--iterations", type=int, default=3, help="timed batches per measurement")
     parser.add_argument("--configs", default="large,small")
+    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated subset of fp32,bf16")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--threads", type=int, default=THREADS,
                         help="torch threads (default 2; on an oversubscribed machine 1 is far faster)")
@@ -208,11 +228,11 @@ def main() -> None:
         env = {**os.environ, "GENAE_BENCH_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
         sys.exit(subprocess.run([sys.executable, *sys.argv], env=env).returncode)
     if args.worker:
-        kind, config, iterations = args.worker
+        kind, config, precision, iterations = args.worker
         if kind.startswith("profile-"):
-            print(json.dumps(profile(config, kind.removeprefix("profile-"))))
+            print(json.dumps(profile(config, kind.removeprefix("profile-"), precision)))
         else:
-            print(json.dumps(worker(kind, config, int(iterations))))
+            print(json.dumps(worker(kind, config, precision, int(iterations))))
         return
 
     from genae.io import write_text_atomic
@@ -222,27 +242,32 @@ def main() -> None:
         "machine": machine(), "load_before": load_snapshot(), "threads": THREADS, "batch": BATCH,
         "resolution": RESOLUTION, "authors_large": AUTHORS, "measurements": [], "profiles": {},
     }
-    results["matmul_gflop_per_s"] = matmul_gflops()
+    precisions = args.precisions.split(",")
+    unknown = sorted(set(precisions) - set(PRECISIONS))
+    if unknown:
+        parser.error(f"--precisions: unknown {unknown}; expected a subset of {sorted(PRECISIONS)}")
+    results["matmul_gflop_per_s"] = {precision: matmul_gflops(precision) for precision in precisions}
     for config in args.configs.split(","):
-        for kind in ("train", "encode_decode"):
-            iterations = args.iterations if kind == "train" else 3 * args.iterations
-            measured = in_subprocess(kind, config, str(iterations))
-            print(json.dumps(measured), flush=True)
-            results["measurements"].append(measured)
-        if not args.no_profile:
+        for precision in precisions:
             for kind in ("train", "encode_decode"):
-                results["profiles"][f"{config} {kind}"] = in_subprocess(f"profile-{kind}", config, "1")
+                iterations = args.iterations if kind == "train" else 3 * args.iterations
+                measured = in_subprocess(kind, config, precision, str(iterations))
+                print(json.dumps(measured), flush=True)
+                results["measurements"].append(measured)
+                if not args.no_profile and config == "large":
+                    results["profiles"][f"{config} {precision} {kind}"] = in_subprocess(
+                        f"profile-{kind}", config, precision, "1")
     results["load_after"] = load_snapshot()
-    by = {(r["config"], r["kind"]): r for r in results["measurements"]}
-    if ("large", "train") in by:
-        train, codec = by[("large", "train")], by[("large", "encode_decode")]
-        results["speedup_vs_authors"] = {
-            "training (large)": f"{train['images_per_s'] / AUTHORS['train_images_per_s']:.2f}x images/s, "
-                                f"{train['peak_rss_gib']:.2f} vs {AUTHORS['train_peak_rss_gib']} GiB",
-            "encode+decode (large)": f"{codec['images_per_s'] / AUTHORS['encode_decode_images_per_s']:.2f}x "
-                                     f"images/s, {codec['peak_rss_gib']:.2f} vs "
-                                     f"{AUTHORS['encode_decode_peak_rss_gib']} GiB",
-        }
+    results["speedup_vs_authors"] = {}
+    for r in results["measurements"]:
+        if r["config"] != "large":
+            continue
+        key = "train" if r["kind"] == "train" else "encode_decode"
+        label = "training" if key == "train" else "encode+decode"
+        results["speedup_vs_authors"][f"{label} (large, {r['precision']})"] = (
+            f"{r['images_per_s'] / AUTHORS[key + '_images_per_s']:.2f}x images/s, "
+            f"{r['peak_rss_gib']:.2f} vs {AUTHORS[key + '_peak_rss_gib']} GiB"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "automodulator-speed" + ("" if THREADS == 2 else f"-{THREADS}thread")  # 2 threads: the reference
     write_text_atomic(RESULTS / f"{name}.json", json.dumps(results, indent=2) + "\n")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from genae.precision import HALF_DTYPES
+
 
 class AdaIN(nn.Module):
     def __init__(self, latent_dim: int, channels: int) -> None:
@@ -24,7 +26,10 @@ class AdaIN(nn.Module):
         nn.init.ones_(self.affine.bias)
 
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
-        style = self.affine(z)[:, :, None, None]
+        # Statistics and the affine in float32 even under bf16/fp16 autocast: a per-channel variance over
+        # H×W pixels is exactly the kind of reduction half-width floats get wrong.
+        x = x.float() if x.dtype in HALF_DTYPES else x
+        style = self.affine(z).to(x.dtype)[:, :, None, None]
         scale, shift = style[:, : self.channels], style[:, self.channels :]
         var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=1)
         # No epsilon, as the authors; the clamp only turns an exactly constant channel's 0/0 into 0.

@@ -1,4 +1,4 @@
-"""Per-element Gaussian noise with a learned per-channel scale (StyleGAN's stochastic variation)."""
+"""Per-pixel Gaussian noise with a learned per-channel scale (StyleGAN's stochastic variation)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from torch import Tensor, nn
 
 
 class NoiseInjection(nn.Module):
-    """``x + scale[c] · n`` with ``n ~ N(0, 1)`` drawn independently for every element of ``x``.
+    """``x + scale[c] · n[b, h, w]``: one ``N(0, 1)`` draw per sample and pixel, shared by all channels.
 
-    The scale starts at 0, so the layer is the identity at initialisation and learns how much noise
+    Sharing the draw across channels is StyleGAN's (and the automodulator authors') form: each channel
+    chooses through its scale how much of the pixel's noise it uses. The scale starts at 0, so the layer is the identity at initialisation and learns how much noise
     helps. Callers decide *when* noise is on (genae's decoders: training mode only) and may pass a
     ``torch.Generator`` for reproducible draws; a generator on another device than ``x`` draws there
     and the noise is moved, so a CPU generator gives the same noise on any device.
@@ -22,8 +23,9 @@ class NoiseInjection(nn.Module):
         self.scale = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        shape = (x.shape[0], 1, *x.shape[2:])
         if generator is None:
-            noise = torch.randn_like(x)
+            noise = torch.randn(shape, device=x.device, dtype=x.dtype)
         else:
-            noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)
+            noise = torch.randn(shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)
         return torch.addcmul(x, noise, self.scale.view(1, -1, 1, 1))

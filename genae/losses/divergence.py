@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from genae.precision import full_precision
+
 
 def empirical_kl(latents: Tensor, eps: float = 1e-8) -> Tensor:
     """KL from N(m, v) to N(0, 1) averaged over dimensions, with m, v the batch's per-dimension mean and variance.
@@ -20,6 +22,7 @@ def empirical_kl(latents: Tensor, eps: float = 1e-8) -> Tensor:
         )
     if latents.shape[0] < 2:
         raise ValueError(f"latents: need at least 2 samples for a variance, got batch {latents.shape[0]}")
+    latents = full_precision(latents)
     mean = latents.mean(dim=0)
     var = latents.var(dim=0, unbiased=False)
     return ((var + mean**2) / 2 - torch.log(var + eps) / 2 - 0.5).mean()

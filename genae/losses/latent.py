@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from genae.precision import full_precision
+
 
 def cosine_distance(predicted: Tensor, target: Tensor) -> Tensor:
     """Mean over the batch of ``1 - cos(predicted, target)``: 0 when directions agree, 2 when opposite.
@@ -18,4 +20,5 @@ def cosine_distance(predicted: Tensor, target: Tensor) -> Tensor:
         raise ValueError(
             f"predicted, target: expected equal shapes (B, D), got {tuple(predicted.shape)} and {tuple(target.shape)}"
         )
-    return (1 - F.cosine_similarity(predicted, target, dim=1)).mean()
+    similarity = F.cosine_similarity(full_precision(predicted), full_precision(target), dim=1)
+    return (1 - similarity).mean()

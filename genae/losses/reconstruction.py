@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from genae.precision import full_precision
+
 
 def _check_pair(output: Tensor, target: Tensor) -> None:
     if not isinstance(output, Tensor) or not isinstance(target, Tensor):
@@ -15,10 +17,10 @@ def _check_pair(output: Tensor, target: Tensor) -> None:
 def l1_loss(output: Tensor, target: Tensor) -> Tensor:
     """Mean absolute error over all elements."""
     _check_pair(output, target)
-    return (output - target).abs().mean()
+    return (full_precision(output) - full_precision(target)).abs().mean()
 
 
 def l2_loss(output: Tensor, target: Tensor) -> Tensor:
     """Mean squared error over all elements (used for images and for decoder feature maps alike)."""
     _check_pair(output, target)
-    return ((output - target) ** 2).mean()
+    return ((full_precision(output) - full_precision(target)) ** 2).mean()

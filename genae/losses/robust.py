@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from scipy import integrate
 from torch import Tensor, nn
 
+from genae.precision import full_precision
+
 ALPHA_GRID_POINTS = 513  # knots on [0, 2]; interpolation error of log Z is below 1e-5 there
 
 
@@ -168,6 +170,7 @@ class AdaptiveRobustLoss(nn.Module):
         if residual.shape[2] != residual.shape[3]:
             raise ValueError(f"residual: expected square images, got {tuple(residual.shape)}")
         r = residual.shape[-1]
+        residual = full_precision(residual)
         alpha, scale = self.alpha(r), self.scale(r)
         # log c + log Z(alpha) does not depend on the sample: average it once per pixel, not per element.
         return _rho(residual, alpha, scale).mean() + (torch.log(scale) + _log_partition(alpha)).mean()

@@ -103,15 +103,17 @@ class StyledConv(nn.Module):
 
 
 class DecoderBlock(nn.Module):
-    """Block 0: one styled conv on the constant input. Later blocks: two styled convs, the first upsampling."""
+    """Block 0: one styled conv on the constant input. Later blocks: two styled convs, the first upsampling
+    (``upsample=False``: a *support* block, two styled convs at the resolution of the block before it)."""
 
-    def __init__(self, in_channels: int, out_channels: int, latent_dim: int, first: bool, use_noise: bool) -> None:
+    def __init__(self, in_channels: int, out_channels: int, latent_dim: int, first: bool, use_noise: bool,
+                 upsample: bool = True) -> None:
         super().__init__()
         if first:
             self.convs = nn.ModuleList([StyledConv(in_channels, out_channels, latent_dim, upsample=False, noise=False)])
         else:
             self.convs = nn.ModuleList([
-                StyledConv(in_channels, out_channels, latent_dim, upsample=True, noise=use_noise),
+                StyledConv(in_channels, out_channels, latent_dim, upsample=upsample, noise=use_noise),
                 StyledConv(out_channels, out_channels, latent_dim, upsample=False, noise=use_noise),
             ])
 
@@ -122,26 +124,49 @@ class DecoderBlock(nn.Module):
 
 
 class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
-    """The automodulator's AdaIN decoder; one style slot per resolution block."""
+    """The automodulator's AdaIN decoder; one style slot per block.
 
-    def __init__(self, latent_dim: int, channels: Sequence[int], out_channels: int = 3, use_noise: bool = True) -> None:
+    Normally there is one block per resolution, so style slot ``b`` is the ``4·2^b`` px block.
+    ``support_after=s`` inserts the paper's *support* block (section 4.3) right after resolution block ``s``:
+    two more styled convs at that block's resolution with their own style slot (slot ``s + 1``; every later
+    resolution moves up one slot). Training an invariance at that cut takes the capacity of the styles
+    below it away from the rest of the image; the support block gives some back at the same scale.
+    ``num_blocks`` keeps counting resolutions (phases); ``num_styles`` counts blocks (slots).
+    """
+
+    def __init__(self, latent_dim: int, channels: Sequence[int], out_channels: int = 3, use_noise: bool = True,
+                 support_after: int | None = None) -> None:
         super().__init__()
         if not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim: expected a positive int, got {latent_dim!r}")
         widths = _check_widths("channels", channels)
+        if support_after is not None and (not isinstance(support_after, int) or isinstance(support_after, bool)
+                                          or not 0 <= support_after < len(widths)):
+            raise ValueError(f"support_after: expected None or a block index in [0, {len(widths) - 1}], "
+                             f"got {support_after!r}")
         self.latent_dim = latent_dim
         self.channels = widths
         self.out_channels = out_channels
         self.num_blocks = len(widths)
-        self.blocks = nn.ModuleList(
-            DecoderBlock(widths[max(b - 1, 0)], widths[b], latent_dim, first=b == 0, use_noise=use_noise)
-            for b in range(self.num_blocks)
-        )
+        self.support_after = support_after
+        #: The phase (resolution index) each style block works at.
+        self.block_phases = sorted([*range(self.num_blocks), *([] if support_after is None else [support_after])])
+        blocks = []
+        for b, phase in enumerate(self.block_phases):
+            support = b > 0 and self.block_phases[b - 1] == phase
+            blocks.append(DecoderBlock(widths[max(phase - 1, 0)] if not support else widths[phase], widths[phase],
+                                       latent_dim, first=b == 0, use_noise=use_noise, upsample=not support))
+        self.blocks = nn.ModuleList(blocks)
         self.to_rgb = nn.ModuleList(nn.Conv2d(w, out_channels, 1) for w in widths)
 
     @property
     def num_styles(self) -> int:
-        return self.num_blocks
+        return len(self.blocks)
+
+    def active_styles(self, phase: int | None = None) -> int:
+        """How many style slots decoding at ``phase`` uses (slots beyond are ignored)."""
+        p = self._phase(phase)
+        return sum(1 for block_phase in self.block_phases if block_phase <= p)
 
     @property
     def resolution(self) -> int:
@@ -154,14 +179,18 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
         Below 64 px the boundaries move down so every range stays non-empty while possible: fine is at
         least the last block and intermediate at least the block before it (32 px: coarse 4–8, intermediate
         16, fine 32; 16 px: 4 / 8 / 16; 8 px: coarse 4, fine 8, no intermediate).
+        With a support block, ranges count blocks: the support block belongs to its resolution's range.
         """
-        n = self.num_blocks
+        n, slots = self.num_blocks, self.num_styles
         if n == 1:
-            return {"coarse": (0, 1), "all": (0, 1)}
+            return {"coarse": (0, slots), "all": (0, slots)}
         fine = min(4, n - 1)
         middle = min(2, fine - 1)
-        ranges = {"coarse": (0, middle), "intermediate": (middle, fine)} if middle >= 1 else {"coarse": (0, fine)}
-        return {**ranges, "fine": (fine, n), "all": (0, n)}
+        first_slot = {phase: self.block_phases.index(phase) for phase in range(n)}
+        fine_slot, middle_slot = first_slot[fine], first_slot[middle]
+        ranges = ({"coarse": (0, middle_slot), "intermediate": (middle_slot, fine_slot)} if middle >= 1
+                  else {"coarse": (0, fine_slot)})
+        return {**ranges, "fine": (fine_slot, slots), "all": (0, slots)}
 
     # -- checks -----------------------------------------------------------------------------------------
     def _check_styles(self, styles: Sequence[Tensor]) -> int:
@@ -183,12 +212,14 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
     # -- forward ----------------------------------------------------------------------------------------
     def _run(self, x: Tensor, styles: Sequence[Tensor], start: int, stop: int,
              noise_generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
-        """Run blocks ``start..stop-1`` on ``x``; also return the last block's (low-resolution) input."""
-        before_last = None
+        """Run blocks ``start..stop-1`` on ``x``; also return the input of the last resolution's first block
+        (the previous resolution's features, which the fade-in path turns into an image)."""
+        last_phase_input = None
         for b in range(start, stop):
-            before_last = x
+            if b == 0 or self.block_phases[b] != self.block_phases[b - 1]:
+                last_phase_input = x
             x = self.blocks[b](x, styles[b], noise_generator)
-        return x, before_last
+        return x, last_phase_input
 
     def _to_image(self, x: Tensor, previous: Tensor | None, phase: int, alpha: float) -> Tensor:
         out = self.to_rgb[phase](x)
@@ -211,7 +242,7 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
         """
         batch = self._check_styles(styles)
         p, a = self._phase(phase), self._alpha(alpha)
-        x, previous = self._run(self.constant_input(batch), styles, 0, p + 1, noise_generator)
+        x, previous = self._run(self.constant_input(batch), styles, 0, self.active_styles(p), noise_generator)
         return self._to_image(x, previous, p, a)
 
     def features(self, styles: Sequence[Tensor], upto_block: int,
@@ -228,19 +259,23 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
         batch = self._check_styles(styles)
         p, a = self._phase(phase), self._alpha(alpha)
         start = self._block_index("start_block", start_block, 1)
-        if start > p:
-            raise ValueError(f"start_block: {start} is beyond phase {p}; expected 1..{p}")
-        side = resolution_of_phase(start - 1)
-        expected = (batch, self.channels[start - 1], side, side)
+        stop = self.active_styles(p)
+        if start >= stop:
+            raise ValueError(f"start_block: {start} is beyond phase {p}; expected 1..{stop - 1}")
+        if start == stop - 1 and self.block_phases[start] == self.block_phases[start - 1] and a < 1.0:
+            raise ValueError(f"start_block: {start} is the support block of the fading phase {p}; the fade-in "
+                             "needs the features before it: start earlier or decode at alpha=1")
+        side = resolution_of_phase(self.block_phases[start - 1])
+        expected = (batch, self.channels[self.block_phases[start - 1]], side, side)
         if not isinstance(features, Tensor) or tuple(features.shape) != expected:
             got = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
             raise ValueError(f"features: expected shape {expected} (output of block {start - 1}), got {got}")
-        x, previous = self._run(features, styles, start, p + 1, noise_generator)
+        x, previous = self._run(features, styles, start, stop, noise_generator)
         return self._to_image(x, previous, p, a)
 
     def _block_index(self, name: str, value: int, lowest: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or not lowest <= value < self.num_blocks:
-            raise ValueError(f"{name}: expected an int in [{lowest}, {self.num_blocks - 1}], got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or not lowest <= value < self.num_styles:
+            raise ValueError(f"{name}: expected an int in [{lowest}, {self.num_styles - 1}], got {value!r}")
         return value
 
 

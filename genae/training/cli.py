@@ -42,7 +42,8 @@ def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (all phases).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Autocast dtype inside training steps (fp16: CUDA only; bf16: CPU or CUDA).")
 @click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 @click.option("--set", "config_sets", multiple=True, metavar="KEY=VALUE", help="Model config override.")
@@ -63,7 +64,7 @@ def train_command(
     lr: float | None,
     seed: int,
     device: str,
-    amp: bool,
+    precision: str,
     grad_clip: float | None,
     resume: bool,
     config_sets: tuple[str, ...],
@@ -119,7 +120,7 @@ def train_command(
             lr=lr,
             seed=seed,
             device=device,
-            amp=amp,
+            precision=precision,
             grad_clip=grad_clip,
             log_every=log_every,
             grid_every=grid_every,

@@ -90,9 +90,14 @@ class _Context(StepContext):
         scaler.update()
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self._trainer.amp:
-            return torch.autocast(device_type=self.device.type, dtype=torch.float16)
-        return contextlib.nullcontext()
+        dtype = PRECISIONS[self._trainer.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+
+#: ``precision`` values: the autocast dtype of ``ctx.autocast()`` (None: plain float32).
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
@@ -134,7 +139,7 @@ class Trainer:
         lr: float | None = None,
         seed: int = 0,
         device: torch.device | str = "cpu",
-        amp: bool = False,
+        precision: str = "fp32",
         grad_clip: float | None = None,
         log_every: int = 50,
         grid_every: int | None = 1000,
@@ -171,12 +176,14 @@ class Trainer:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
         device = torch.device(device)
-        if amp and device.type != "cuda":
-            raise ValueError(f"amp=True needs a CUDA device (mixed precision is CUDA-only here), got device {device}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {sorted(PRECISIONS)}, got {precision!r}")
+        if precision == "fp16" and device.type != "cuda":
+            raise ValueError(f"precision='fp16' needs a CUDA device (use 'bf16' on CPU), got device {device}")
 
         self.model, self.recipe, self.dataset = model, recipe, dataset
         self.out_dir = Path(out_dir)
-        self.seed, self.amp, self.grad_clip = seed, amp, grad_clip
+        self.seed, self.precision, self.grad_clip = seed, precision, grad_clip
         self.num_workers, self.progress = num_workers, progress
         self.world, self.device = dist_utils.setup_world(ddp, device)
         self.schedule = self._resolve_schedule(batch_size, lr)
@@ -207,7 +214,9 @@ class Trainer:
         if unknown:
             raise ValueError(f"{type(recipe).__name__}.lr_multipliers names unknown optimisers {unknown}")
         self.lr_multipliers.update(recipe.lr_multipliers())
-        self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=amp) for name in self.optimizers}
+        # Only float16 needs loss scaling; bfloat16 has float32's exponent range.
+        scaled = precision == "fp16"
+        self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=scaled) for name in self.optimizers}
         self.ema = EMA(model, recipe.ema_modules())
 
         self.order = DataOrder(len(dataset), seed)
@@ -514,7 +523,7 @@ class Trainer:
             "dataset": description,
             "training": (
                 f"{self.images_seen:,} images ({self.step:,} steps) with recipe {recipe_name}, seed {self.seed}, "
-                f"{self.world.size} process(es) on {self.device.type}, {self.wall_time_s:.0f} s wall time"
+                f"{self.world.size} process(es) on {self.device.type} ({self.precision}), {self.wall_time_s:.0f} s wall time"
             ),
             "images_seen": self.images_seen,
             "steps": self.step,

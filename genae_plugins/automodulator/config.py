@@ -31,7 +31,9 @@ class AutomodulatorConfig(ModelConfig):
     ``encoder_channels``: width entering each encoder block from 4 px (``None``, ``"large"`` or ``"small"``
     = the authors' encoder). ``encoder_final_channels``: width of the 4×4 block's first conv (``None`` = the
     4×4 block's width; converted official checkpoints may differ). ``use_noise``: per-pixel noise layers,
-    active in training mode only.
+    active in training mode only. ``support_block``: insert the paper's extra same-resolution decoder block
+    (section 4.3) after this resolution block (``1``: after the 8 px block, as the paper), giving the decoder
+    one more style slot; ``None``: none (the authors' released models).
     """
 
     resolution: int = 32
@@ -41,6 +43,7 @@ class AutomodulatorConfig(ModelConfig):
     encoder_channels: Union[Widths, None] = None
     encoder_final_channels: Union[int, None] = None
     use_noise: bool = True
+    support_block: Union[int, None] = None
 
     def __post_init__(self) -> None:
         # Tuples become lists so the config equals itself after a JSON round trip.
@@ -70,6 +73,11 @@ class AutomodulatorConfig(ModelConfig):
         final = self.encoder_final_channels
         if final is not None and (not isinstance(final, int) or isinstance(final, bool) or final < 1):
             raise ValueError(f"encoder_final_channels: expected a positive int or None, got {final!r}")
+        support = self.support_block
+        if support is not None and (not isinstance(support, int) or isinstance(support, bool)
+                                    or not 0 <= support < self.num_blocks):
+            raise ValueError(f"support_block: expected None or a block index in [0, {self.num_blocks - 1}] "
+                             f"(4 px to {self.resolution} px), got {support!r}")
         if not isinstance(self.use_noise, bool):
             raise ValueError(f"use_noise: expected a bool, got {self.use_noise!r}")
 

@@ -111,6 +111,10 @@ class AutomodulatorLosses:
     def _prior(self, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
         return self.model.prior.sample(n, generator=generator, device=device)
 
+    def active_styles(self, phase: Phase) -> int:
+        """Style slots in use at ``phase``: mixing cuts and swaps are drawn among these."""
+        return self.model.decoder.active_styles(phase.index)
+
     def _decode(self, styles: Sequence[Tensor], phase: Phase, generator: torch.Generator) -> Tensor:
         return self.model.decode_styles_at(styles, phase.index, phase.alpha, noise_generator=generator)
 
@@ -131,7 +135,8 @@ class AutomodulatorLosses:
         """Decode ``n`` prior samples, the first ``mix_rows`` style-mixed at a random block (no gradients)."""
         z = self._prior(n, generator, device)
         partner = self._prior(n, generator, device)
-        split = self._randint(phase.index, generator) if phase.index > 0 and mix_rows > 0 else self.num_styles
+        active = self.active_styles(phase)
+        split = self._randint(active - 1, generator) if active > 1 and mix_rows > 0 else self.num_styles
         styles = mixed_styles(z, partner, split, self.num_styles, rows=mix_rows)
         with torch.no_grad():
             return self._decode(styles, phase, generator)
@@ -145,8 +150,15 @@ class AutomodulatorLosses:
         p, a = phase.index, phase.alpha
         terms: dict[str, Tensor] = {}
         stats: dict[str, float] = {}
+        if w.gap and fakes is None:
+            raise ValueError("fakes: the KL gap term needs decoded prior samples")
+        # One encoder pass over every image the step encodes: a larger batch runs the convolutions faster,
+        # and the encoder has no batch-coupled layers, so each part's codes are what separate passes give.
+        flipped = torch.flip(images, dims=[3]) if w.invariance else None
+        parts = [x for x in (images, fakes if w.gap else None, flipped) if x is not None]
         with frozen(model.decoder):
-            z_real = model.encode_at(images, p, a)
+            codes = iter(model.encode_at(torch.cat(parts), p, a).split([x.shape[0] for x in parts]))
+            z_real = next(codes)
             kl_real = empirical_kl(z_real)
             stats["kl_real"] = float(kl_real.detach())
             if w.kl:
@@ -156,30 +168,27 @@ class AutomodulatorLosses:
                 styles = [z_real] * self.num_styles
                 residual = self._decode(styles, phase, generator) - images
                 terms["reconstruction"] = w.reconstruction * boost * self.reconstruction(residual)
-                stats["reconstruction_mse"] = float((residual.detach() ** 2).mean())
+                stats["reconstruction_mse"] = float((residual.detach().float() ** 2).mean())
             if w.gap:
-                if fakes is None:
-                    raise ValueError("fakes: the KL gap term needs decoded prior samples")
-                kl_fake = empirical_kl(model.encode_at(fakes, p, a))
+                kl_fake = empirical_kl(next(codes))
                 stats["kl_fake"] = float(kl_fake.detach())
                 gap = w.gap * (kl_real - kl_fake)
                 if w.margin is not None and p >= w.margin_from_phase:
                     gap = gap.clamp(-w.margin, w.margin / 2)
                 terms["kl_gap"] = gap
-            if w.invariance:
-                terms["invariance"] = w.invariance * self._invariance(images, z_real, phase, generator)
+            if flipped is not None:
+                invariance = self._invariance(images, z_real, flipped, next(codes), phase, generator)
+                terms["invariance"] = w.invariance * invariance
         return terms, stats
 
-    def _invariance(self, images: Tensor, codes: Tensor, phase: Phase, generator: torch.Generator) -> Tensor:
+    def _invariance(self, images: Tensor, codes: Tensor, flipped: Tensor, flipped_codes: Tensor, phase: Phase,
+                    generator: torch.Generator) -> Tensor:
         """Eq. 10-11 with horizontal flips: blocks < j from the image itself, blocks >= j from its mirror.
 
         The mirror shares everything but left-right orientation, so decoding an image's coarse styles with
         its mirror's finer styles must give the image back; this pushes orientation into blocks < j.
         """
-        p, a = phase.index, phase.alpha
-        split = min(self.invariance_split, p + 1)
-        flipped = torch.flip(images, dims=[3])
-        flipped_codes = self.model.encode_at(flipped, p, a)
+        split = min(self.invariance_split, self.active_styles(phase))
         n = self.num_styles
         own = self._decode(mixed_styles(codes, flipped_codes, split, n), phase, generator)
         mirrored = self._decode(mixed_styles(flipped_codes, codes, split, n), phase, generator)
@@ -198,11 +207,12 @@ class AutomodulatorLosses:
         """
         w, model = self.weights, self.model
         p, a = phase.index, phase.alpha
-        if p == 0:
+        active = self.active_styles(phase)
+        if active == 1:
             mix_rows = 0  # one block: nothing to mix
         z = self._prior(n, generator, device)
         partner = self._prior(n, generator, device)
-        split = self._randint(p, generator) if mix_rows else self.num_styles
+        split = self._randint(active - 1, generator) if mix_rows else self.num_styles
         styles = mixed_styles(z, partner, split, self.num_styles, rows=mix_rows)
         terms: dict[str, Tensor] = {}
         stats: dict[str, float] = {}
@@ -252,7 +262,7 @@ def style_influence(model: nn.Module, images: Tensor, phase: Phase) -> dict[str,
             others = codes.roll(1, dims=0)
             base = model.decode_styles_at([codes] * n, p, a)
             result = {"all": float((model.decode_styles_at([others] * n, p, a) - base).abs().mean())}
-            for block in range(p + 1):
+            for block in range(model.decoder.active_styles(p)):
                 styles: Sequence[Tensor] = [others if b == block else codes for b in range(n)]
                 result[f"block{block}"] = float((model.decode_styles_at(styles, p, a) - base).abs().mean())
     finally:

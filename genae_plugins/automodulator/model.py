@@ -34,7 +34,8 @@ class Automodulator(GenerativeAutoencoder):
             final_channels=config.encoder_final_channels,
         )
         self.decoder = ProgressiveStyleDecoder(
-            config.latent_dim, config.decoder_widths, out_channels=config.channels_in, use_noise=config.use_noise
+            config.latent_dim, config.decoder_widths, out_channels=config.channels_in, use_noise=config.use_noise,
+            support_after=config.support_block,
         )
         self.prior = SpherePrior(config.latent_dim)
 

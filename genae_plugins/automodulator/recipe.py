@@ -240,7 +240,7 @@ class AutomodulatorRecipe(Recipe):
         the rest from the next input (its row above, shifted by one)."""
         p, a, n = phase.index, phase.alpha, self.model.decoder.num_styles
         codes = self.model.encode_at(images, p, a)
-        split = max(1, (p + 1) // 2)
+        split = max(1, self.losses.active_styles(phase) // 2)
         mixes = mixed_styles(codes, codes.roll(-1, dims=0), split, n)
         return [
             images,
@@ -279,7 +279,7 @@ class AutomodulatorRecipe(Recipe):
         if isinstance(self.reconstruction, torch.nn.Module):
             log["robust/alpha_mean"] = float(self.reconstruction.alpha(phase.resolution).detach().mean())
             log["robust/scale_mean"] = float(self.reconstruction.scale(phase.resolution).detach().mean())
-        if o.monitor_every and (ctx.step % o.monitor_every == 0 or len(self.influence) != phase.index + 2):
+        if o.monitor_every and (ctx.step % o.monitor_every == 0 or len(self.influence) != self.losses.active_styles(phase) + 1):
             self.influence = style_influence(self.model, images[: o.monitor_images], phase)
         log.update({f"influence/{name}": value for name, value in self.influence.items()})
         return log

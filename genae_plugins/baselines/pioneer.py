@@ -38,6 +38,9 @@ class SingleInputLosses(AutomodulatorLosses):
     def num_styles(self) -> int:
         return 1
 
+    def active_styles(self, phase: Phase) -> int:
+        return 1
+
 
 class PioneerRecipe(AutomodulatorRecipe):
     """Balanced PIONEER = the automodulator's recipe on a classic decoder; options as the automodulator's."""
