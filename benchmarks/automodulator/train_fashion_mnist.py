@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", choices=("ema", "live"), default="ema",
                         help="evaluate/package the EMA decoder (the trainer's export) or the live weights of the "
                              "final checkpoint (for runs too short for the EMA to forget early phases)")
+    parser.add_argument("--config", action="append", default=[], metavar="FIELD=JSON",
+                        help="model config override, e.g. --config support_block=1 (repeatable)")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=JSON",
                         help="extra recipe option, e.g. --option layer_weight=0 (repeatable)")
     return parser.parse_args(argv)
@@ -80,14 +82,20 @@ def recipe_options(args: argparse.Namespace) -> dict[str, Any]:
         "reconstruction_weight": 1.0,
         "decoder_reconstruction_weight": 1.0,
     }
-    for item in args.option:
+    return {**options, **parse_pairs(args.option)}
+
+
+def parse_pairs(items: list[str]) -> dict[str, Any]:
+    """``NAME=JSON`` command-line pairs as a dict."""
+    pairs = {}
+    for item in items:
         name, _, value = item.partition("=")
-        options[name] = json.loads(value)
-    return options
+        pairs[name] = json.loads(value)
+    return pairs
 
 
 def train(args: argparse.Namespace) -> Path:
-    model = genae.create("automodulator", **MODEL_CONFIG)
+    model = genae.create("automodulator", **{**MODEL_CONFIG, **parse_pairs(args.config)})
     dataset = open_dataset("fashion-mnist", split="train", resolution=32, root=FASHION_ROOT)
     spec = genae.registry.REGISTRY.model_spec("automodulator")
     recipe = genae.registry.import_object(spec.recipe)(model, **recipe_options(args))
