@@ -93,7 +93,7 @@ def build(config_name: str, precision: str) -> tuple[Any, Any, Any, torch.Tensor
     recipe = genae.registry.import_object(genae.registry.REGISTRY.model_spec("automodulator").recipe)(
         model, monitor_every=0
     )
-    phase = Phase(model.decoder.num_styles - 1, RESOLUTION, 1.0, BATCH, 5e-4, False)
+    phase = Phase(model.decoder.num_blocks - 1, RESOLUTION, 1.0, BATCH, 5e-4, False)
     ctx = _Ctx(recipe.build_optimizers(), phase, precision)
     images = torch.rand(BATCH, model.channels, RESOLUTION, RESOLUTION) * 2 - 1
     return model, recipe, ctx, images

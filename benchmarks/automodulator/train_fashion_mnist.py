@@ -150,7 +150,7 @@ def evaluate(model_dir: Path, grids_dir: Path) -> dict[str, Any]:
     recon = model.reconstruct(test).clamp(-1, 1)
     mse = float(((recon - test) ** 2).mean())
     baseline = mean_image_baseline(test)
-    full = Phase(model.decoder.num_styles - 1, model.resolution, 1.0, len(test), 0.0, False)
+    full = Phase(model.decoder.num_blocks - 1, model.resolution, 1.0, len(test), 0.0, False)
     influence = style_influence(model, test[:200], full)
     swap = coarse_swap(model, test[:200])
     latents = model.prior.sample(16, generator=torch.Generator().manual_seed(0))

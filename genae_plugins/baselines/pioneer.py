@@ -8,6 +8,11 @@ with a margin, pixel and latent reconstruction, progressive growing, decoder EMA
 - the loss computer told that the decoder has one input slot (no mixed fakes, no layer loss L_j);
 - mixing, invariance and style-influence options refused instead of silently ignored;
 - a schedule and preview grid that count decoder blocks rather than style slots.
+
+The defaults are the paper's. At a CPU budget of 32,000 images they do not converge (the decoder, trained
+only through the encoder, never follows its latent); the bundled ``pioneer-fashion-mnist-32`` therefore also
+uses the automodulator recipe's non-paper ``decoder_reconstruction_weight`` and a small KL margin, as its
+card and ``benchmarks/baselines/train_all.py`` record.
 """
 
 from __future__ import annotations
