@@ -207,7 +207,7 @@ def package(model_dir: Path, metrics: dict[str, Any], args: argparse.Namespace) 
         "load_name": "automodulator-fashion-mnist-32",
         "description": (
             "A small automodulator (Heljakka et al. 2020) trained on Fashion-MNIST at 32x32 (1 channel, "
-            "128-d latent on the unit sphere) with 1 thread on 2 CPU cores shared with other jobs, with the full genae recipe: progressive "
+            f"128-d latent on the unit sphere) with {args.threads} torch thread(s) on a 2-core CPU, with the full genae recipe: progressive "
             "growing 4 to 32 px, adversarial KL game, prior latent round trip, layer-specific mixing loss and "
             "Barron's adaptive robust loss. Unlike the authors, the decoder also gets a pixel reconstruction term "
             "(decoder_reconstruction_weight=1, reconstruction_weight=1) and the KL-gap margin is 0.05 from the "
@@ -225,7 +225,7 @@ def package(model_dir: Path, metrics: dict[str, Any], args: argparse.Namespace) 
             "style influence per block (mean abs pixel change)": metrics["style_influence"],
         },
         "limitations": (
-            "Trained for half an hour of CPU: reconstructions keep the garment's class and silhouette but are "
+            f"Trained for {card['wall_time_s'] / 60:.0f} minutes of CPU: reconstructions keep the garment's class and silhouette but are "
             "blurry and lose fine detail (prints, logos, stripes). The prior latent round trip is only partly "
             f"learned (cos(E(D(z)), z) = {metrics['prior_round_trip_cosine']:.2f}; the adversarial KL game needs "
             "far longer), so random samples are rough garment shapes; use this model for encoding, reconstruction "
