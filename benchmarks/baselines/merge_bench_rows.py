@@ -53,14 +53,18 @@ def merge(old: dict[str, Any], new: dict[str, Any], models: list[str]) -> tuple[
     return records, replaced
 
 
-def provenance(old_meta: dict[str, Any], new_meta: dict[str, Any], replaced: list[str], command: str) -> str:
-    return (
-        f"The row(s) of {', '.join(replaced)} were re-run after retraining (bench started {new_meta['started']}, commit "
-        f"{new_meta['git_commit']}, {new_meta['torch_threads']} torch thread(s)) and merged into this report by "
-        f"`{command}`; the other rows are from the original run (started {old_meta['started']}, commit "
-        f"{old_meta['git_commit']}, {old_meta['torch_threads']} torch thread(s)). Same data, N, seed, metrics and "
-        "feature extractor (checked); speed columns compare only rows run with the same thread count. The "
-        "JSON's `meta.merged` records the merged rows' run."
+def provenance(meta: dict[str, Any]) -> str:
+    """One sentence per merge recorded in ``meta["merged"]`` (oldest first), then the original run's."""
+    merges = [
+        f"The row(s) of {', '.join(m['rows'])} were re-run after retraining (bench started {m['started']}, commit "
+        f"{m['git_commit']}, {m['torch_threads']} torch thread(s)) and merged into this report by `{m['command']}`."
+        for m in meta["merged"]
+    ]
+    return " ".join(merges) + (
+        f" The other rows are from the original run (started {meta['started']}, commit {meta['git_commit']}, "
+        f"{meta['torch_threads']} torch thread(s)). Same data, N, seed, metrics and feature extractor (checked); "
+        "speed columns compare only rows run with the same thread count. The JSON's `meta.merged` records each "
+        "merged run."
     )
 
 
@@ -76,13 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/baselines/merge_bench_rows.py " + " ".join(sys.argv[1:] if argv is None else argv)
     meta = {**old["meta"], "merged": [*old["meta"].get("merged", []), {
         "rows": replaced, **{k: new["meta"].get(k) for k in ("started", "git_commit", "torch_threads")},
-        "source": str(args.new),
+        "source": str(args.new), "command": command,
     }]}
     old_md = args.report.with_suffix(".md").read_text()
     note = old_md[old_md.index("\n## "):] if "\n## " in old_md else ""
     generated = markdown(meta, records)
     first, rest = generated.split("\n", 1)
-    text = f"{first}\n\n{provenance(old['meta'], new['meta'], replaced, command)}\n{rest}".rstrip("\n") + "\n" + note
+    text = f"{first}\n\n{provenance(meta)}\n{rest}".rstrip("\n") + "\n" + note
     write_text_atomic(args.report.with_suffix(".json"), json.dumps(results_document(meta, records), indent=2,
                                                                    default=str) + "\n")
     if args.report.with_suffix(".csv").is_file():  # not every committed report keeps its CSV
