@@ -12,6 +12,7 @@ result is ``b`` mirrored: ``b``'s shoe, ``a``'s (flipped) orientation. Scores, o
 - ``orientation_follows_coarse``: share of results closer to mirrored ``b`` than to ``b`` itself;
 - ``identity_kept``: share of results closer to mirrored ``b`` than to mirrored ``a`` (whose coarse styles
   were used): the coarse styles did not also bring ``a``'s shape;
+- ``swap_succeeds``: share closer to mirrored ``b`` than to both others (orientation swapped, shoe kept);
 - the mean correlations with each candidate.
 
 Writes ``benchmarks/results/automodulator-flip-invariance.{md,json}`` and a grid per model under ``--grids``.
@@ -68,6 +69,7 @@ def score(model: Any, a: Tensor, b: Tensor, cut: int) -> tuple[dict[str, float],
     scores = {
         "orientation_follows_coarse": float((to_b_mirror > to_b).float().mean()),
         "identity_kept": float((to_b_mirror > to_a_mirror).float().mean()),
+        "swap_succeeds": float(((to_b_mirror > to_b) & (to_b_mirror > to_a_mirror)).float().mean()),
         "corr_with_b_mirrored": float(to_b_mirror.mean()),
         "corr_with_b": float(to_b.mean()),
         "corr_with_a_mirrored": float(to_a_mirror.mean()),
@@ -113,13 +115,13 @@ def report(results: dict[str, Any]) -> str:
         f"Command: `{results['command']}`  ", f"Git commit: `{results['git_commit']}`  ",
         f"{results['shoe_pairs']} shoe pairs (a, b) from the test split; styles below slot {results['cut']} from "
         "mirrored a, the rest from b. Ideal: the result is b mirrored.", "",
-        "| model | slots | orientation follows coarse | identity kept | corr(mirrored b) | corr(b) | "
-        "corr(mirrored a) | reconstruction MSE |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | slots | orientation follows coarse | identity kept | swap succeeds | corr(mirrored b) | "
+        "corr(b) | corr(mirrored a) | reconstruction MSE |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for role, r in results["models"].items():
         lines.append(f"| {role}: `{r['model']}` | {r['style_slots']} | {r['orientation_follows_coarse']:.2f} | "
-                     f"{r['identity_kept']:.2f} | {r['corr_with_b_mirrored']:.3f} | {r['corr_with_b']:.3f} | "
+                     f"{r['identity_kept']:.2f} | {r['swap_succeeds']:.2f} | {r['corr_with_b_mirrored']:.3f} | {r['corr_with_b']:.3f} | "
                      f"{r['corr_with_a_mirrored']:.3f} | {r['reconstruction_mse']:.4f} |")
     lines += ["", "Grid rows: mirrored a (coarse source), b (the rest), the mix, mirrored b (the ideal)."]
     return "\n".join(lines) + "\n"
