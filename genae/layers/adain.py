@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from genae.precision import HALF_DTYPES
+from genae.precision import full_precision
 
 
 class AdaIN(nn.Module):
@@ -28,7 +28,7 @@ class AdaIN(nn.Module):
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
         # Statistics and the affine in float32 even under bf16/fp16 autocast: a per-channel variance over
         # H×W pixels is exactly the kind of reduction half-width floats get wrong.
-        x = x.float() if x.dtype in HALF_DTYPES else x
+        x = full_precision(x)
         style = self.affine(z).to(x.dtype)[:, :, None, None]
         scale, shift = style[:, : self.channels], style[:, self.channels :]
         var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=1)

@@ -10,10 +10,11 @@ class NoiseInjection(nn.Module):
     """``x + scale[c] · n[b, h, w]``: one ``N(0, 1)`` draw per sample and pixel, shared by all channels.
 
     Sharing the draw across channels is StyleGAN's (and the automodulator authors') form: each channel
-    chooses through its scale how much of the pixel's noise it uses. The scale starts at 0, so the layer is the identity at initialisation and learns how much noise
-    helps. Callers decide *when* noise is on (genae's decoders: training mode only) and may pass a
-    ``torch.Generator`` for reproducible draws; a generator on another device than ``x`` draws there
-    and the noise is moved, so a CPU generator gives the same noise on any device.
+    chooses through its scale how much of the pixel's noise it uses. The scale starts at 0, so the layer
+    is the identity at initialisation and learns how much noise helps. Callers decide *when* noise is on
+    (genae's decoders: training mode only) and may pass a ``torch.Generator`` for reproducible draws; a
+    generator on another device than ``x`` draws there and the noise is moved, so a CPU generator gives
+    the same noise on any device.
     """
 
     def __init__(self, channels: int) -> None:

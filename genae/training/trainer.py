@@ -59,6 +59,10 @@ class TrainResult:
     model_dir: Path | None = None  # None on ranks other than 0
 
 
+#: ``precision`` values: the autocast dtype of ``ctx.autocast()`` (None: plain float32).
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 class _Context(StepContext):
     """The trainer's side of the recipe protocol."""
 
@@ -94,10 +98,6 @@ class _Context(StepContext):
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
-
-
-#: ``precision`` values: the autocast dtype of ``ctx.autocast()`` (None: plain float32).
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
