@@ -153,9 +153,10 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
         self.block_phases = sorted([*range(self.num_blocks), *([] if support_after is None else [support_after])])
         blocks = []
         for b, phase in enumerate(self.block_phases):
-            support = b > 0 and self.block_phases[b - 1] == phase
-            blocks.append(DecoderBlock(widths[max(phase - 1, 0)] if not support else widths[phase], widths[phase],
-                                       latent_dim, first=b == 0, use_noise=use_noise, upsample=not support))
+            support = b > 0 and self.block_phases[b - 1] == phase  # same resolution as the block before it
+            in_width = widths[phase] if support else widths[max(phase - 1, 0)]
+            blocks.append(DecoderBlock(in_width, widths[phase], latent_dim, first=b == 0, use_noise=use_noise,
+                                       upsample=not support))
         self.blocks = nn.ModuleList(blocks)
         self.to_rgb = nn.ModuleList(nn.Conv2d(w, out_channels, 1) for w in widths)
 
