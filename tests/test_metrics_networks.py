@@ -38,7 +38,8 @@ def test_fashion_extractor_ships_with_a_card_and_classifies_real_images() -> Non
     assert (logits.argmax(1) == labels).float().mean() > 0.85
     features = extractor(images[:4])
     assert features.shape == (4, 256) and features.dtype == torch.float32
-    assert torch.allclose(extractor(images[:4].expand(-1, 3, -1, -1)), features)  # grey RGB == grey
+    # grey RGB == grey, up to float32 rounding of the channel mean (measured 1e-6 at feature scale ~8)
+    assert torch.allclose(extractor(images[:4].expand(-1, 3, -1, -1)), features, atol=1e-5)
     with pytest.raises(ValueError, match="B, 1 or 3"):
         extractor(images[:, :, 0])
 
