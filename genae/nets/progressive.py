@@ -110,7 +110,8 @@ class DecoderBlock(nn.Module):
                  upsample: bool = True) -> None:
         super().__init__()
         if first:
-            self.convs = nn.ModuleList([StyledConv(in_channels, out_channels, latent_dim, upsample=False, noise=False)])
+            self.convs = nn.ModuleList([StyledConv(in_channels, out_channels, latent_dim, upsample=False,
+                                                   noise=use_noise)])
         else:
             self.convs = nn.ModuleList([
                 StyledConv(in_channels, out_channels, latent_dim, upsample=upsample, noise=use_noise),
@@ -132,10 +133,15 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
     resolution moves up one slot). Training an invariance at that cut takes the capacity of the styles
     below it away from the rest of the image; the support block gives some back at the same scale.
     ``num_blocks`` keeps counting resolutions (phases); ``num_styles`` counts blocks (slots).
+
+    StyleGAN-1's synthesis network differs in two switchable points: ``learned_input`` makes the 4×4
+    input a parameter (initialised to ones) and ``noise_in_first_block`` adds per-pixel noise to the 4×4
+    block too. Blur after upsampling convs, noise, AdaIN and progressive growing are shared as they are.
     """
 
     def __init__(self, latent_dim: int, channels: Sequence[int], out_channels: int = 3, use_noise: bool = True,
-                 support_after: int | None = None) -> None:
+                 support_after: int | None = None, learned_input: bool = False,
+                 noise_in_first_block: bool = False) -> None:
         super().__init__()
         if not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim: expected a positive int, got {latent_dim!r}")
@@ -155,10 +161,12 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
         for b, phase in enumerate(self.block_phases):
             support = b > 0 and self.block_phases[b - 1] == phase  # same resolution as the block before it
             in_width = widths[phase] if support else widths[max(phase - 1, 0)]
-            blocks.append(DecoderBlock(in_width, widths[phase], latent_dim, first=b == 0, use_noise=use_noise,
+            block_noise = use_noise and (b > 0 or noise_in_first_block)
+            blocks.append(DecoderBlock(in_width, widths[phase], latent_dim, first=b == 0, use_noise=block_noise,
                                        upsample=not support))
         self.blocks = nn.ModuleList(blocks)
         self.to_rgb = nn.ModuleList(nn.Conv2d(w, out_channels, 1) for w in widths)
+        self.register_parameter("const", nn.Parameter(torch.ones(1, widths[0], 4, 4)) if learned_input else None)
 
     @property
     def num_styles(self) -> int:
@@ -231,7 +239,9 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
         return out
 
     def constant_input(self, batch: int) -> Tensor:
-        """The fixed all-ones ``C0×4×4`` map every decoding starts from (not a parameter)."""
+        """The ``C0×4×4`` map every decoding starts from: all ones, or learned (``learned_input``)."""
+        if self.const is not None:
+            return self.const.expand(batch, -1, -1, -1)
         weight = self.to_rgb[0].weight
         return weight.new_ones(batch, self.channels[0], 4, 4)
 
