@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genae.precision import PRECISIONS, resolve_precision
+
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -105,15 +107,23 @@ def _timed(fn: Callable[[Tensor], Tensor], inputs: list[Tensor], device: torch.d
 
 
 @torch.no_grad()
-def measure_speed(model: Any, images: Tensor, batch_size: int = 64) -> dict[str, Any]:
-    """Encode and decode ``images`` (on the model's device) in batches; images/s and peak memory rise."""
+def measure_speed(model: Any, images: Tensor, batch_size: int = 64, precision: str = "fp32") -> dict[str, Any]:
+    """Encode and decode ``images`` (on the model's device) in batches; images/s and peak memory rise.
+
+    ``precision`` is the autocast dtype (see :func:`genae.precision.resolve_precision`): ``"bf16"`` is
+    refused where the device has no bf16 units (it would measure an emulation), ``"auto"`` picks it only
+    where it is native.
+    """
     if images.dim() != 4 or images.shape[0] < 1:
         raise ValueError(f"images: expected a non-empty (N, C, H, W) batch, got {tuple(images.shape)}")
     device = model.device
+    precision, reason = resolve_precision(precision, device)
+    dtype = PRECISIONS[precision]
     batches = [b.to(device) for b in images.split(batch_size)]
-    latents = [model.encode(b) for b in batches]
-    encode_rate, encode_peak, method = _timed(model.encode, batches, device)
-    decode_rate, decode_peak, _ = _timed(model.decode, latents, device)
+    with contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype):
+        latents = [model.encode(b) for b in batches]
+        encode_rate, encode_peak, method = _timed(model.encode, batches, device)
+        decode_rate, decode_peak, _ = _timed(model.decode, latents, device)
     return {
         "encode_images_per_s": encode_rate,
         "decode_images_per_s": decode_rate,
@@ -123,4 +133,6 @@ def measure_speed(model: Any, images: Tensor, batch_size: int = 64) -> dict[str,
         "batch_size": batch_size,
         "n": int(images.shape[0]),
         "device": str(device),
+        "precision": precision,
+        "precision_reason": reason,
     }

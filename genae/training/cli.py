@@ -42,8 +42,9 @@ def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (all phases).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-              help="Autocast dtype inside training steps (fp16: CUDA only; bf16: CPU or CUDA).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Autocast dtype inside training steps (fp16: CUDA only; bf16: only where the device has bf16 "
+                   "units; auto: bf16 there, else fp32).")
 @click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 @click.option("--set", "config_sets", multiple=True, metavar="KEY=VALUE", help="Model config override.")
@@ -130,6 +131,8 @@ def train_command(
         )
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error
+    if precision == "auto":
+        click.echo(f"precision: {trainer.precision_reason}", err=True)
     try:
         result = trainer.fit(resume=resume)
     except (FileExistsError, CheckpointError, TrainingDiverged) as error:
