@@ -1,9 +1,52 @@
-"""The iae plugin (work in progress this session): registered through the ``genae.plugins`` entry point."""
+"""Implicit autoencoders (Makhzani, "Implicit Autoencoders"): ``iae`` (the four cases of section 2, the AAE
+case, clustering and semi-supervised modes), ``flipped-iae`` (section 4) and ``cycle-iae`` (section 3).
+
+Registered through the ``genae.plugins`` entry point; nothing here imports torch until a model is created.
+"""
 
 from __future__ import annotations
 
+import importlib.resources
 from typing import Any
+
+_MODEL = "genae_plugins.iae.model"
+_RECIPE = "genae_plugins.iae.recipe"
+
+#: name -> (model class, recipe class, description)
+ARCHITECTURES: dict[str, tuple[str, str, str]] = {
+    "iae": ("IAE", "IAERecipe",
+            "implicit autoencoder: reconstruction GAN on (x, z) pairs, optional regularisation GAN, decoder noise"),
+    "flipped-iae": ("FlippedIAE", "FlippedIAERecipe",
+                    "flipped IAE: a GAN with an implicit posterior network (InfoGAN with a Euclidean code cost)"),
+    "cycle-iae": ("CycleIAE", "CycleIAERecipe",
+                  "CycleIAE: unpaired, stochastic image-to-image translation through an image-shaped code"),
+}
+
+#: Bundled weights: folder -> (architecture, description). Only folders that ship are registered.
+PRETRAINED: dict[str, tuple[str, str]] = {
+    "iae-fashion-mnist-32": ("iae", "IAE, deterministic decoder, reconstruction case"),
+    "iae-cluster-fashion-mnist-32": ("iae", "IAE, categorical code (K=30) + Gaussian decoder noise: clustering"),
+    "iae-semisup-fashion-mnist-32": ("iae", "IAE, categorical code (10 classes), trained with 100 labels"),
+    "flipped-iae-fashion-mnist-32": ("flipped-iae", "flipped IAE, deterministic nets"),
+    "cycle-iae-fashion-edges-32": ("cycle-iae", "CycleIAE, Fashion-MNIST garments ↔ their edge maps (unpaired)"),
+}
+PRETRAINED_DATASET, PRETRAINED_RESOLUTION = "fashion-mnist", 32
+
+
+def _packaged(folder: str) -> bool:
+    return importlib.resources.files(__name__).joinpath("pretrained", folder, "config.json").is_file()
 
 
 def register(registry: Any) -> None:
-    """Add this plugin's architectures to *registry* (filled in as the plugin lands)."""
+    """Add the three architectures, and the bundled weights that are present, to *registry*."""
+    from genae.registry import ModelSpec, PretrainedSpec
+
+    for name, (model, recipe, description) in ARCHITECTURES.items():
+        registry.add_model(ModelSpec(name, f"{_MODEL}:{model}", recipe=f"{_RECIPE}:{recipe}", description=description))
+    for folder, (architecture, description) in PRETRAINED.items():
+        if _packaged(folder):
+            registry.add_pretrained(PretrainedSpec(
+                folder, architecture=architecture, dataset=PRETRAINED_DATASET, resolution=PRETRAINED_RESOLUTION,
+                package_files=f"{__name__}:pretrained/{folder}",
+                source="trained on this CPU by benchmarks/iae/train_all.py", description=description,
+            ))
