@@ -76,3 +76,28 @@ def lerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
     if t.dim() == 1:
         t = t[:, None]
     return a + (b - a) * t
+
+
+class FlowMappedPrior(Prior):
+    """``w = φ⁻¹(z)`` with ``z ~ N(0, I)``: the distribution an invertible network pushes a Gaussian to.
+
+    This is LIA's w-space seen as a prior (what its generator reads). ``log_prob`` is exact because the
+    flow's ``log_prob`` is (NICE couplings preserve volume).
+    """
+
+    def __init__(self, flow: torch.nn.Module) -> None:
+        super().__init__()
+        for name in ("inverse", "log_prob"):
+            if not callable(getattr(flow, name, None)):
+                raise TypeError(f"flow: expected an invertible network with {name}(), got {type(flow).__name__}")
+        self.flow = flow
+        self.latent_dim = int(flow.dim)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> Tensor:
+        _check_n(n)
+        z = _standard_normal(n, self.latent_dim, generator, device)
+        reference = next(self.flow.parameters(), None)
+        return self.flow.inverse(z if reference is None else z.to(reference.dtype))
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        return self.flow.log_prob(z)
