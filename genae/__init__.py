@@ -9,10 +9,11 @@ from typing import Any
 
 from genae._version import __version__
 
-__all__ = ["__version__", "create", "list_models", "load", "register_model"]
+__all__ = ["__version__", "create", "invert", "list_models", "load", "register_model"]
 
 _LAZY = {
     "create": "genae.factory",
+    "invert": "genae.inversion",
     "load": "genae.factory",
     "list_models": "genae.factory",
     "register_model": "genae.factory",
