@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -208,9 +209,29 @@ def report(results: dict[str, Any]) -> str:
               f"{AUTHORS['encode_decode_images_per_s']} images/s at {AUTHORS['encode_decode_peak_rss_gib']} GiB.", ""]
     for key, text in results.get("speedup_vs_authors", {}).items():
         lines.append(f"- {key}: {text}")
+    if results.get("before_after"):
+        lines += ["", "## Before/after: interleaved A/B rounds (`benchmarks/automodulator/ab.py`)", "",
+                  "Each line: one run; A and B alternate ABBA in one process, so load changes hit both; "
+                  "B/A < 1 means B is faster.", ""]
+        lines += [f"- {ab_summary(entry)}" for entry in results["before_after"]]
     for name, table in results.get("profiles", {}).items():
         lines += ["", f"## Profile: {name} (top operators by self CPU time)", "", "```", table, "```"]
     return "\n".join(lines) + "\n"
+
+
+def ab_summary(entry: dict[str, Any]) -> str:
+    """One line per interleaved A/B run of ``ab.py``."""
+    ratios = [r["b_over_a_time"] for r in entry["rounds"]]
+    text = (f"{entry['experiment']} ({entry['config']}, {entry['kind']}, {entry['cpu']}, {entry['threads']} threads, "
+            f"flags {' '.join(entry['cpu_flags'])}): B/A time per round {', '.join(f'{r:.3f}' for r in ratios)} "
+            f"(median {statistics.median(ratios):.3f}); A = {entry['a']}; B = {entry['b']}")
+    if "gflop_per_step" in entry:
+        text += f"; counted GFLOP/step A {entry['gflop_per_step']['a']:.1f}, B {entry['gflop_per_step']['b']:.1f}"
+    if "max_abs_difference" in entry:
+        text += f"; max |B - A| {entry['max_abs_difference']:.2e}"
+    if "compile_s" in entry:
+        text += f"; compile {entry['compile_s']:.0f} s"
+    return text + f"; load {entry['load_before']['loadavg']} -> {entry['load_after']['loadavg']}; commit {entry['git_commit'][:7]}"
 
 
 def main() -> None:
@@ -246,6 +267,13 @@ def main() -> None:
     unknown = sorted(set(precisions) - set(PRECISIONS))
     if unknown:
         parser.error(f"--precisions: unknown {unknown}; expected a subset of {sorted(PRECISIONS)}")
+    from genae.precision import resolve_precision
+
+    for precision in precisions:  # no 25x trap: bf16 only where this CPU has bf16 units
+        try:
+            resolve_precision(precision, "cpu")
+        except ValueError as error:
+            parser.error(str(error))
     results["matmul_gflop_per_s"] = {precision: matmul_gflops(precision) for precision in precisions}
     for config in args.configs.split(","):
         for precision in precisions:

@@ -263,6 +263,20 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
         b = self._block_index("upto_block", upto_block, 0)
         return self._run(self.constant_input(batch), styles, 0, b + 1, noise_generator)[0]
 
+    def forward_styles_and_features(self, styles: Sequence[Tensor], features_at: int, phase: int | None = None,
+                                    alpha: float = 1.0, noise_generator: torch.Generator | None = None
+                                    ) -> tuple[Tensor, Tensor]:
+        """:meth:`forward_styles` and, from the same pass (same noise), the feature map after block
+        ``features_at`` (what :meth:`features` returns): an intermediate without a second partial pass."""
+        batch = self._check_styles(styles)
+        p, a = self._phase(phase), self._alpha(alpha)
+        b, stop = self._block_index("features_at", features_at, 0), self.active_styles(p)
+        if b >= stop:
+            raise ValueError(f"features_at: block {b} is not active at phase {p}; expected 0..{stop - 1}")
+        features, previous = self._run(self.constant_input(batch), styles, 0, b + 1, noise_generator)
+        x, later = self._run(features, styles, b + 1, stop, noise_generator)
+        return self._to_image(x, previous if later is None else later, p, a), features
+
     def forward_from_features(self, features: Tensor, styles: Sequence[Tensor], start_block: int,
                               phase: int | None = None, alpha: float = 1.0,
                               noise_generator: torch.Generator | None = None) -> Tensor:

@@ -195,6 +195,25 @@ class AutomodulatorLosses:
         return 0.5 * (self.reconstruction(own - images) + self.reconstruction(mirrored - flipped))
 
     # -- the decoder step --------------------------------------------------------------------------
+    def _decode_mixed_keeping_target(
+        self, styles: list[Tensor], mix_rows: int, split: int, phase: Phase, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor, torch.Generator]:
+        """Decode all rows and keep the layer loss's target: the mixed rows' features after block ``split - 1``.
+
+        Those blocks see only the first code, so the main pass's intermediate *is* the target (paper eq. 5:
+        xi(j) of the first pass); no second partial pass. The mixed rows are decoded on their own with a
+        seeded generator, and the returned twin of it replays the same noise in the re-encoded pass: the loss
+        then measures only what the styles change. (The decoder has no batch-coupled layers, so splitting
+        the rows changes no output.)
+        """
+        noise, noise_again = self._twin_generators(generator)
+        decoder, p, a = self.model.decoder, phase.index, phase.alpha
+        mixed, target = decoder.forward_styles_and_features([s[:mix_rows] for s in styles], split - 1, p, a,
+                                                            noise_generator=noise)
+        if mix_rows < styles[0].shape[0]:
+            mixed = torch.cat([mixed, self._decode([s[mix_rows:] for s in styles], phase, generator)])
+        return mixed, target, noise_again
+
     def decoder_terms(
         self, n: int, mix_rows: int, phase: Phase, generator: torch.Generator, device: torch.device,
         images: Tensor | None = None,
@@ -217,17 +236,19 @@ class AutomodulatorLosses:
         terms: dict[str, Tensor] = {}
         stats: dict[str, float] = {}
         with frozen(model.encoder):
-            z_hat = model.encode_at(self._decode(styles, phase, generator), p, a)
+            layer_loss = bool(w.layer and mix_rows)
+            if layer_loss:
+                decoded, target, noise_again = self._decode_mixed_keeping_target(styles, mix_rows, split, phase,
+                                                                                 generator)
+            else:
+                decoded = self._decode(styles, phase, generator)
+            z_hat = model.encode_at(decoded, p, a)
             if w.fake_kl:
                 terms["fake_kl"] = w.fake_kl * empirical_kl(z_hat)
             if w.latent and mix_rows < n:
                 terms["latent"] = w.latent * cosine_distance(z_hat[mix_rows:], z[mix_rows:])
-            if w.layer and mix_rows:
-                block = split - 1
-                # The same noise in both passes: the loss then measures only what the styles change.
-                noise_a, noise_b = self._twin_generators(generator)
-                target = model.decoder.features([z[:mix_rows]] * self.num_styles, block, noise_a)
-                again = model.decoder.features([z_hat[:mix_rows]] * self.num_styles, block, noise_b)
+            if layer_loss:
+                again = model.decoder.features([z_hat[:mix_rows]] * self.num_styles, split - 1, noise_again)
                 terms["layer"] = w.layer * l2_loss(again, target)
             if w.decoder_reconstruction:
                 if images is None:
