@@ -49,6 +49,11 @@ def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 @click.option("--set", "config_sets", multiple=True, metavar="KEY=VALUE", help="Model config override.")
 @click.option("--option", "recipe_options", multiple=True, metavar="KEY=VALUE", help="Recipe option.")
+@click.option("--stage", type=click.IntRange(min=1), default=None,
+              help="Stage of a multi-stage recipe (lia: 1 = generator GAN, 2 = encoder); same as --option stage=N.")
+@click.option("--init", "init_from", default=None, metavar="MODEL",
+              help="Start from this trained model (folder or pretrained name), its config and weights, instead "
+                   "of a fresh one; e.g. `genae train lia --stage 2 --init RUN/model`.")
 @click.option("--log-every", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--grid-every", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
@@ -70,6 +75,8 @@ def train_command(
     resume: bool,
     config_sets: tuple[str, ...],
     recipe_options: tuple[str, ...],
+    stage: int | None,
+    init_from: str | None,
     log_every: int,
     grid_every: int,
     checkpoint_every: int,
@@ -93,6 +100,10 @@ def train_command(
     if resolution is not None:
         overrides["resolution"] = resolution
     options = parse_assignments(recipe_options, "--option")
+    if stage is not None and options.setdefault("stage", stage) != stage:
+        raise click.UsageError(f"--stage {stage} contradicts --option stage={options['stage']}")
+    if init_from is not None and overrides:
+        raise click.UsageError("--set/--resolution cannot change a model started from --init (its weights fix its config)")
     try:
         spec = REGISTRY.model_spec(name)
     except RegistryError as error:
@@ -101,7 +112,7 @@ def train_command(
         raise click.UsageError(f"model {spec.name!r} declares no training recipe, so genae cannot train it")
     torch.manual_seed(seed)  # the initial weights (DDP ranks then take rank 0's)
     try:
-        model = create(spec.name, **overrides)
+        model = create(spec.name, **overrides) if init_from is None else _initial_model(init_from, spec.name)
         recipe = import_object(spec.recipe)(model, **options)
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error
@@ -142,3 +153,17 @@ def train_command(
             f"trained {spec.name} on {result.images_seen:,} images ({result.steps:,} steps, "
             f"{result.wall_time_s:.0f} s); model saved to {result.model_dir}"
         )
+
+
+def _initial_model(name_or_path: str, architecture: str) -> Any:
+    """The trained model ``--init`` names, checked to be of the architecture being trained."""
+    from genae.factory import load
+
+    try:
+        model = load(name_or_path)
+    except (OSError, ValueError, LookupError) as error:
+        raise click.BadParameter(str(error), param_hint="--init") from error
+    if model.architecture != architecture:
+        raise click.BadParameter(f"{name_or_path} is a {model.architecture!r} model, not {architecture!r}",
+                                 param_hint="--init")
+    return model

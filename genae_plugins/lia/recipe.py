@@ -8,8 +8,8 @@ Stage 2 (encoder). Generator and flow frozen (the EMA weights stage 1 exported; 
 The encoder ``f`` predicts ``w`` and minimises pixel MSE + β₁·perceptual MSE + β₂·non-saturating
 adversarial term (β₁ = 5e-5 with VGG-16 conv4_3, β₂ = 0.1); the stage-1 discriminator is fine-tuned on
 reals vs reconstructions (logistic + R1 γ = 10); one encoder step then one discriminator step;
-Adam(0.9, 0.99), lr 1e-4. Stage 2 starts from a stage-1 model: ``genae train lia --init RUN/model
---option stage=2 ...``.
+Adam(0.9, 0.99), lr 1e-4. Stage 2 starts from a stage-1 model: ``genae train lia --stage 2 --init RUN/model
+...``.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class LIARecipe(Recipe):
                 raise ValueError(
                     "stage 2 trains the encoder of a trained LIA generator, but this model has no LIA training "
                     "record: train stage 1 first, then start stage 2 from its output, e.g. "
-                    "`genae train lia --init RUN/model --option stage=2 ...`"
+                    "`genae train lia --stage 2 --init RUN/model ...`"
                 )
             model.decoder.requires_grad_(False)
             model.flow.requires_grad_(False)
