@@ -113,3 +113,4 @@ class LIAWSpace(GenerativeAutoencoder):
         self.decoder = model.decoder.synthesis
         self.prior = FlowMappedPrior(model.flow)
         self.mean_w = model.mean_w
+        self.train(model.training)  # tools restore the view's mode when done; it must be the model's

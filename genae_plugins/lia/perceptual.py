@@ -55,7 +55,8 @@ class FashionConvFeatures(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         from genae.metrics.fashion_cnn import to_network_input
 
-        return self.network.body[:-1](to_network_input(images))  # body ends with Flatten
+        # float32 resize: the antialiased bilinear kernel has no bf16 implementation (bf16 autocast runs)
+        return self.network.body[:-1](to_network_input(images.float()))  # body ends with Flatten
 
 
 def build_perceptual(name: str, device: torch.device | str = "cpu", weights_dir: str | Path | None = None) -> nn.Module:
