@@ -60,23 +60,24 @@ def peak_rss_gib() -> float:
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
-def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
+def autocast(precision: str, device_type: str = "cpu") -> contextlib.AbstractContextManager[Any]:
     dtype = PRECISIONS[precision]
-    return contextlib.nullcontext() if dtype is None else torch.autocast("cpu", dtype=dtype)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type, dtype=dtype)
 
 
 class _Ctx:
     """The trainer's side of a step, minus checkpoints and logging: exactly the optimisation work."""
 
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], phase: Any, precision: str) -> None:
-        self.device, self.step, self.images_seen, self.phase = torch.device("cpu"), 1, 0, phase
-        self.generator = torch.Generator().manual_seed(0)
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], phase: Any, precision: str,
+                 device: torch.device) -> None:
+        self.device, self.step, self.images_seen, self.phase = device, 1, 0, phase
+        self.generator = torch.Generator(device=device).manual_seed(0)
         self.world_size, self.rank = 1, 0
         self._optimizers = optimizers
         self.precision = precision
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        return autocast(self.precision)
+        return autocast(self.precision, self.device.type)
 
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         optimizer = self._optimizers[name]
@@ -85,18 +86,22 @@ class _Ctx:
         optimizer.step()
 
 
-def build(config_name: str, precision: str) -> tuple[Any, Any, Any, torch.Tensor]:
+def build(config_name: str, precision: str, device: str = "cpu", resolution: int = RESOLUTION,
+          batch: int = BATCH) -> tuple[Any, Any, Any, torch.Tensor]:
+    """Model, recipe, step context and a random batch, at the final phase (newest block faded in)."""
     import genae
     from genae.training.recipe import Phase
 
     torch.manual_seed(0)
-    model = genae.create("automodulator", **CONFIGS[config_name])
+    model = genae.create("automodulator", **{**CONFIGS[config_name], "resolution": resolution}).to(device)
     recipe = genae.registry.import_object(genae.registry.REGISTRY.model_spec("automodulator").recipe)(
         model, monitor_every=0
     )
-    phase = Phase(model.decoder.num_blocks - 1, RESOLUTION, 1.0, BATCH, 5e-4, False)
-    ctx = _Ctx(recipe.build_optimizers(), phase, precision)
-    images = torch.rand(BATCH, model.channels, RESOLUTION, RESOLUTION) * 2 - 1
+    for module in recipe.owned_modules().values():
+        module.to(device)
+    phase = Phase(model.decoder.num_blocks - 1, resolution, 1.0, batch, 5e-4, False)
+    ctx = _Ctx(recipe.build_optimizers(), phase, precision, torch.device(device))
+    images = torch.rand(batch, model.channels, resolution, resolution, device=device) * 2 - 1
     return model, recipe, ctx, images
 
 
