@@ -389,7 +389,7 @@ def invert(
         model.to(device)
     if not isinstance(images, Tensor):
         raise TypeError(f"images: expected a torch.Tensor, got {type(images).__name__}")
-    images = images.to(model.device)
+    images = images.detach().to(model.device)  # targets: never a path for gradients
     _check_images(model, images)
     generator = generator or torch.Generator().manual_seed(0)
     objective = make_loss(loss, device=model.device)

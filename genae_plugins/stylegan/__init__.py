@@ -1,9 +1,60 @@
-"""The stylegan plugin (work in progress this session): registered through the ``genae.plugins`` entry point."""
+"""The stylegan plugin: the StyleGAN2 generator as a genae model, its converter, official generators and the
+learned inversion encoder's training recipe. Registered through the ``genae.plugins`` entry point;
+``register`` imports nothing heavy (every target is a ``"module:attr"`` string).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
+@dataclass(frozen=True)
+class PublicGenerator:
+    """One of NVIDIA's published StyleGAN2 generators (config F) and where a genae copy comes from."""
+
+    name: str
+    nvidia_file: str  # the TensorFlow pickle NVIDIA published
+    dataset: str
+    resolution: int
+    sha256: str | None = None  # of the rosinality-format .pt; None: not recorded (never guessed)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def nvidia_url(self) -> str:
+        return f"https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/{self.nvidia_file}"
+
+    @property
+    def converted_file(self) -> str:
+        """The name rosinality's convert_weight.py gives the converted generator."""
+        return self.nvidia_file.replace(".pkl", ".pt")
+
+
+PUBLIC: dict[str, PublicGenerator] = {
+    entry.name: entry
+    for entry in (
+        PublicGenerator("stylegan2-ffhq-1024", "stylegan2-ffhq-config-f.pkl", "ffhq", 1024, aliases=("stylegan2-ffhq",)),
+        PublicGenerator("stylegan2-lsun-church-256", "stylegan2-church-config-f.pkl", "lsun-church", 256),
+        PublicGenerator("stylegan2-lsun-car-512", "stylegan2-car-config-f.pkl", "lsun-car", 512),
+        PublicGenerator("stylegan2-lsun-cat-256", "stylegan2-cat-config-f.pkl", "lsun-cat", 256),
+    )
+}
+
+
 def register(registry: Any) -> None:
-    """Add this plugin's architectures to *registry* (filled in as the plugin lands)."""
+    from genae.registry import CommandSpec, ModelSpec, PretrainedSpec
+
+    registry.add_model(ModelSpec(
+        "stylegan2", f"{__name__}.model:StyleGAN2", recipe=f"{__name__}.recipe:InversionEncoderRecipe",
+        description="StyleGAN2 generator (mapping prior + synthesis, W+ slots) with a timm inversion encoder; "
+                    "`genae train` trains the encoder for the frozen generator",
+    ))
+    for entry in PUBLIC.values():
+        checksum = f"sha256 {entry.sha256}" if entry.sha256 else "no checksum recorded"
+        registry.add_pretrained(PretrainedSpec(
+            entry.name, architecture="stylegan2", dataset=entry.dataset, resolution=entry.resolution,
+            resolver=f"{__name__}.official:resolve", aliases=entry.aliases,
+            source=f"NVIDIA {entry.nvidia_url}, via rosinality's convert_weight.py ({checksum})",
+            description=f"NVIDIA's StyleGAN2 config-F generator, {entry.dataset} {entry.resolution} px",
+        ))
+    registry.add_command(CommandSpec(name="convert.stylegan2", command=f"{__name__}.convert:convert_command"))

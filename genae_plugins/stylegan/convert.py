@@ -1,0 +1,195 @@
+"""Convert rosinality/stylegan2-pytorch generator checkpoints (the format pSp, e4e, ReStyle, HyperStyle and
+PTI consume) into genae ``stylegan2`` model folders.
+
+The file is a dict holding ``g_ema`` (the EMA generator, which is what everyone samples with; ``g`` is the
+raw training generator and is ignored) and optionally ``latent_avg`` (``[D]`` or ``[1, D]``; computed
+through the mapping when absent). It is read with ``torch.load(weights_only=True)`` only: no pickled code
+runs, so a ``train.py`` checkpoint, which also pickles its ``argparse`` ``args``, is refused with the
+one-liner that strips it. Nothing about the architecture is stored: size = 2^(number of ``to_rgbs`` + 2),
+style width from ``style.1.weight``, mapping depth from the number of ``style.K.weight``, channel widths
+from the conv weights; ``lr_mlp`` = 0.01 is assumed (rosinality's default, not stored). genae's module
+names follow rosinality's, so the mapping is a renaming: ``style.K.*`` → ``prior.mapping.K.*``, every
+synthesis key → ``decoder.*``; the FIR kernels (constants) are checked and dropped.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from torch import Tensor
+
+from genae.metrics._files import sha256_file
+from genae_plugins.stylegan.config import StyleGAN2Config
+from genae_plugins.stylegan.generator import default_widths, fir_kernel
+
+CODE_REPOSITORY = "https://github.com/rosinality/stylegan2-pytorch"
+CONSTANT_KEY = re.compile(r"^(convs\.\d+\.conv\.blur\.kernel|to_rgbs\.\d+\.upsample\.kernel)$")
+
+
+class ConversionError(ValueError):
+    """The file is not a rosinality StyleGAN2 generator checkpoint this converter can map."""
+
+
+def strip_command(path: str | Path) -> str:
+    """The one-liner that keeps only what genae reads (it unpickles: run it only on a file you trust)."""
+    return (
+        f"python -c \"import torch; c = torch.load('{path}', weights_only=False); "
+        f"torch.save({{k: c[k] for k in ('g_ema', 'latent_avg') if k in c}}, '{path}.g_ema.pt')\""
+    )
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; clear errors for pickled extras and other formats."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ConversionError(
+            f"{path}: holds pickled Python objects besides tensors (a train.py checkpoint pickles its argparse "
+            f"'args'), which genae never unpickles. Strip it to g_ema (+ latent_avg) where you trust the file:\n"
+            f"  {strip_command(path)}\nthen convert {path}.g_ema.pt. ({str(error).splitlines()[0][:160]})"
+        ) from error
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise ConversionError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: "
+                              f"{str(error)[:200]}); expected a rosinality stylegan2-pytorch .pt file") from error
+    if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("g_ema"), Mapping):
+        keys = sorted(checkpoint) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
+        raise ConversionError(f"{path}: expected a dict with a 'g_ema' state dict (rosinality format, {CODE_REPOSITORY}); "
+                              f"found {keys}")
+    return dict(checkpoint)
+
+
+def _count(state: Mapping[str, Any], pattern: str, start: int = 0) -> int:
+    n = start
+    while pattern.format(n) in state:
+        n += 1
+    return n - start
+
+
+def _tensor(state: Mapping[str, Any], key: str) -> Tensor:
+    value = state.get(key)
+    if not isinstance(value, Tensor):
+        raise ConversionError(f"g_ema lacks tensor {key!r}" if value is None else
+                              f"g_ema[{key!r}]: expected a tensor, got {type(value).__name__}")
+    return value
+
+
+def infer_config(g_ema: Mapping[str, Any], **encoder: Any) -> StyleGAN2Config:
+    """The genae config whose generator has exactly ``g_ema``'s shapes (``encoder`` sets encoder fields)."""
+    n_rgbs = _count(g_ema, "to_rgbs.{}.bias")
+    n_mlp = _count(g_ema, "style.{}.weight", start=1)
+    if n_mlp < 1 or n_rgbs < 1:
+        raise ConversionError(f"g_ema has {n_mlp} mapping layers (style.K.weight) and {n_rgbs} to_rgbs; "
+                              "expected at least one of each (a rosinality Generator state dict)")
+    resolution = 2 ** (n_rgbs + 2)
+    style_dim = _tensor(g_ema, "style.1.weight").shape[1]
+    widths = [_tensor(g_ema, "input.input").shape[1]]
+    widths += [_tensor(g_ema, f"convs.{2 * b}.conv.weight").shape[1] for b in range(n_rgbs)]
+    channels_out = _tensor(g_ema, "to_rgb1.conv.weight").shape[1]
+    multiplier = next((m for m in (2, 1) if resolution <= 1024 and default_widths(resolution, m) == widths), None)
+    try:
+        return StyleGAN2Config(
+            resolution=resolution, channels_in=channels_out, latent_dim=style_dim, n_mlp=n_mlp,
+            channel_multiplier=multiplier or 2, channels=None if multiplier else widths, **encoder,
+        )
+    except ValueError as error:
+        raise ConversionError(f"unexpected shapes: g_ema does not describe a StyleGAN2 generator ({error})") from error
+
+
+def genae_key(key: str) -> str | None:
+    """The genae key for a rosinality ``g_ema`` key (None: a constant that genae does not store)."""
+    if CONSTANT_KEY.match(key):
+        return None
+    if key.startswith("style."):
+        return "prior.mapping." + key[len("style."):]
+    return "decoder." + key
+
+
+def convert_state(checkpoint: Mapping[str, Any], **encoder: Any) -> Any:
+    """A genae ``StyleGAN2`` (eval mode) holding the checkpoint's ``g_ema`` and ``latent_avg``."""
+    import genae
+
+    g_ema = checkpoint["g_ema"]
+    config = infer_config(g_ema, **encoder)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the (untrained) inversion encoder is the same in every conversion
+        model = genae.create("stylegan2", **config.to_dict())
+    targets = model.state_dict()
+    filled: set[str] = set()
+    expected_kernel = fir_kernel(2)
+    with torch.no_grad():
+        for key in g_ema:
+            target_key = genae_key(key)
+            if target_key is None:
+                if not torch.allclose(_tensor(g_ema, key).float(), expected_kernel, atol=1e-6):
+                    raise ConversionError(f"g_ema[{key!r}] is not StyleGAN2's [1,3,3,1] FIR kernel; this converter "
+                                          "assumes the default blur_kernel")
+                continue
+            if target_key not in targets:
+                raise ConversionError(f"g_ema key {key!r} has no place in a {config.resolution} px stylegan2 "
+                                      f"(looked for {target_key!r})")
+            tensor = _tensor(g_ema, key)
+            if tuple(tensor.shape) != tuple(targets[target_key].shape):
+                raise ConversionError(f"unexpected shape for {key!r}: got {tuple(tensor.shape)}, "
+                                      f"expected {tuple(targets[target_key].shape)}")
+            targets[target_key].copy_(tensor)
+            filled.add(target_key)
+        missing = sorted(k for k in targets if k.startswith(("decoder.", "prior.mapping.")) and k not in filled)
+        if missing:
+            raise ConversionError(f"g_ema lacks {len(missing)} generator tensors, e.g. {missing[:3]}")
+        latent_avg = checkpoint.get("latent_avg")
+        if latent_avg is None:
+            latent_avg = model.mean_w(4096, generator=torch.Generator().manual_seed(0))
+        if not isinstance(latent_avg, Tensor) or latent_avg.numel() != config.latent_dim:
+            raise ConversionError(f"latent_avg: expected [{config.latent_dim}] or [1, {config.latent_dim}], "
+                                  f"got {getattr(latent_avg, 'shape', type(latent_avg).__name__)}")
+        model.prior.w_avg.copy_(latent_avg.reshape(-1))
+        model.encoder.set_center(model.prior.w_avg)
+    return model.eval()
+
+
+def convert_rosinality(path: str | Path, out_dir: str | Path, *, card: Mapping[str, Any] | None = None,
+                       **encoder: Any) -> Path:
+    """Convert a rosinality ``.pt`` into a genae model folder at ``out_dir``; returns the folder."""
+    path = Path(path)
+    checkpoint = load_checkpoint(path)
+    had_avg = "latent_avg" in checkpoint
+    model = convert_state(checkpoint, **encoder)
+    del checkpoint
+    facts = {
+        "name": f"stylegan2 ({model.resolution} px, converted)",
+        "description": ("A StyleGAN2 generator (Karras et al. 2020) converted from the rosinality/stylegan2-pytorch "
+                        "checkpoint format (its g_ema). The inversion encoder is untrained: invert with "
+                        "genae.invert, or train the encoder with this architecture's recipe."),
+        "source": f"{path.name}, rosinality format ({CODE_REPOSITORY})",
+        "conversion": (f"genae convert stylegan2 {path.name} (sha256 {sha256_file(path)}); g_ema, "
+                       f"latent_avg {'from the file' if had_avg else 'computed from 4096 seeded mapping draws'}; "
+                       "lr_mlp 0.01 assumed"),
+        "license": "other",
+        "license_note": "The weights keep the terms of whoever trained them (NVIDIA's are Nvidia Source Code License-NC).",
+        "limitations": "Encoder untrained (random timm backbone); decode/sample/invert are the converted generator's.",
+        **(card or {}),
+    }
+    return model.save_pretrained(out_dir, card=facts)
+
+
+@click.command("stylegan2")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--encoder-backbone", default="resnet18", show_default=True,
+              help="timm model for the (untrained) inversion encoder stored with the generator.")
+def convert_command(path: Path, out_dir: Path, encoder_backbone: str) -> None:
+    """Convert a rosinality stylegan2-pytorch generator checkpoint (PATH, .pt) into a genae model folder."""
+    try:
+        folder = convert_rosinality(path, out_dir, encoder_backbone=encoder_backbone)
+    except (ConversionError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"wrote {folder}; load it with genae.load({str(folder)!r})")
