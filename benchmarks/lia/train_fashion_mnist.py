@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 
 import genae
+from genae.bench.provenance import git_commit
 from genae.data import open_dataset
 from genae.io import write_text_atomic
 from genae.training import Trainer
@@ -47,7 +47,7 @@ MODEL_CONFIG: dict[str, Any] = {
     "encoder_channels": [64, 32, 16, 16],
 }
 STAGE1_OPTIONS: dict[str, Any] = {
-    "stage": 1, "batch_size": 32, "images_per_phase": 3_000, "fade_images": 1_500, "ema_decay": 0.995,
+    "stage": 1, "batch_size": 32, "images_per_phase": 8_000, "fade_images": 4_000, "ema_decay": 0.995,
 }
 STAGE2_OPTIONS: dict[str, Any] = {"stage": 2, "batch_size": 32, "perceptual": "fashion-mnist"}
 DEVIATIONS = (
@@ -55,7 +55,7 @@ DEVIATIONS = (
     "CPU minutes per stage. Perceptual network: the shipped Fashion-MNIST classifier's last conv block "
     "(128×4×4) with β₁ = 1.0 instead of VGG-16 conv4_3 with β₁ = 5e-5 (no ImageNet weights offline, and VGG "
     "means little on 32-px grey clothing). Generator EMA decay 0.995 instead of 0.999 (a run of about a "
-    "thousand steps). Growing 4 → 32 px with 3,000 images per low-resolution phase (StyleGAN: 600k-800k). "
+    "thousand steps). Growing 4 → 32 px with 8,000 images per low-resolution phase (StyleGAN: 600k-800k). "
     "The AdaIN is genae's shared one (unbiased std, no epsilon, style biases 1), not StyleGAN's exact form; "
     "to_rgb is a plain 1×1 conv; dense-layer biases of the flow are not scaled by the 0.01 learning-rate "
     "multiplier. Stage 2 decodes without noise (eval mode) rather than with one fixed noise draw."
@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="run folder: stage1/, stage2/, eval/")
     parser.add_argument("--stage", type=int, choices=(1, 2), help="train this stage")
-    parser.add_argument("--images", type=int, default=None, help="training images (default 30,000 / 20,000)")
+    parser.add_argument("--images", type=int, default=None, help="training images (default 80,000 / 20,000)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
@@ -82,7 +82,7 @@ def train(args: argparse.Namespace) -> Path:
     dataset = open_dataset("fashion-mnist", split="train", resolution=32, root=FASHION_ROOT)
     if args.stage == 1:
         model = genae.create("lia", **MODEL_CONFIG)
-        options, images = STAGE1_OPTIONS, args.images or 30_000
+        options, images = STAGE1_OPTIONS, args.images or 80_000
     else:
         model = genae.load(args.out / "stage1" / "model")
         options, images = STAGE2_OPTIONS, args.images or 20_000
@@ -125,16 +125,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "stage2": {k: stages[2][k] for k in ("images_seen", "steps", "wall_time_s", "recipe_options")},
         "grids": str(grids),
     }
-
-
-def git_commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "genae", "genae_plugins/lia", "benchmarks/lia"],
-                               cwd=REPO, capture_output=True, text=True, check=True)
-        return head.stdout.strip() + (" plus uncommitted changes" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def package(args: argparse.Namespace, metrics: dict[str, Any], command: str) -> Path:

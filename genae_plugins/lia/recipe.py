@@ -202,12 +202,16 @@ class LIARecipe(Recipe):
         return log
 
     # -- stage 2 -------------------------------------------------------------------------------------------
+    def predict_w(self, images: Tensor) -> Tensor:
+        """The encoder's ``w`` for the batch: ``f(x)`` (a subclass may route it elsewhere, e.g. an ablation)."""
+        return self.model.encoder.encode_w(images)
+
     def encoder_terms(self, images: Tensor, ctx: StepContext) -> tuple[dict[str, Tensor], Tensor]:
         """Unweighted stage-2 terms for a batch, and the raw reconstructions."""
         m = self.model
         m.decoder.eval()  # frozen generator: fixed (no) noise
         with ctx.autocast():
-            w = m.encoder.encode_w(images)
+            w = self.predict_w(images)
             recon = m.decoder.forward_w([w] * m.decoder.num_styles)
             terms = {"pixel": l2_loss(recon, images)}
             if self.perceptual is not None:
