@@ -252,3 +252,41 @@ def test_public_generator_downloads_converts_and_caches(tmp_path, monkeypatch):
     model = genae.load(folder)
     assert model.card["name"] == "stylegan2-fixture-32" and model.resolution == 32
     assert fetch_public(entry, cache_dir=tmp_path / "cache", offline=True) == folder  # cached: no server needed
+
+
+def _generated_dataset(model, n, seed):
+    """The frozen generator's own raw outputs (the untrained fixture's range exceeds [-1, 1]; clamping would
+    ask the encoder for images the generator cannot make)."""
+    with torch.no_grad():
+        model.eval()
+        w = model.prior.sample(n, generator=torch.Generator().manual_seed(seed))
+        return torch.utils.data.TensorDataset(model.decoder.forward_styles([w] * model.decoder.num_styles))
+
+
+@needs_fixture
+def test_inversion_encoder_trains_with_the_shared_trainer(converted, tmp_path):
+    """The learned encoder of the (frozen) fixture generator, on the generator's own samples."""
+    from genae.training import Trainer
+    from genae_plugins.stylegan.recipe import InversionEncoderRecipe
+
+    model = genae.load(converted.save_pretrained(tmp_path / "narrow32"))
+    frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("encoder.")}
+    held_out = torch.stack([x for (x,) in _generated_dataset(model, 16, seed=99)])
+
+    def held_out_mse():
+        with torch.no_grad():
+            model.eval()
+            out = model.decoder.forward_styles(list(model.encode_styles(held_out).unbind(1)))
+            return float((out - held_out).square().mean())
+
+    before = held_out_mse()
+    recipe = InversionEncoderRecipe(model, perceptual="fashion-mnist-features", perceptual_weight=0.1,
+                                    latent_adversarial_weight=0.1, progressive_every=4, lr=3e-4, batch_size=8)
+    result = Trainer(model, recipe, _generated_dataset(model, 128, seed=1), out_dir=tmp_path / "run", steps=40,
+                     grid_every=None, checkpoint_every=None, progress=False).fit()
+    assert {"image", "delta", "latent_g", "latent_d", "r1"} <= set(result.losses)
+    assert int(model.encoder.active_offsets) == model.decoder.num_styles  # 40 steps, one more slot every 4
+    for key, tensor in model.state_dict().items():  # the generator did not move
+        if key in frozen:
+            assert torch.equal(tensor, frozen[key]), key
+    assert held_out_mse() < 0.8 * before
