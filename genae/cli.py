@@ -18,6 +18,7 @@ from genae._version import __version__
 LAZY_COMMANDS = {
     "train": "genae.training.cli:train_command",
     "bench": "genae.bench.cli:bench_command",
+    "invert": "genae.inversion_cli:invert_command",
 }
 
 

@@ -466,7 +466,7 @@ def _optimise(decoder: StyleDecoder, images: Tensor, latents: Tensor, noise: lis
             _renormalize(noise)
         trace[step] = per_image.detach().float().cpu()
         if progress and (step % 10 == 0 or step == steps - 1):
-            bar.set_postfix_str(f"loss {float(per_image.mean()):.4g}")
+            bar.set_postfix_str(f"loss {float(trace[step].mean()):.4g}")
     latents.requires_grad_(False)
     for level in noise or []:
         level.requires_grad_(False)

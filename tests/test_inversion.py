@@ -171,3 +171,21 @@ def test_issue_call_on_the_bundled_automodulator():
     torch.testing.assert_close(res.initial_reconstructions, model.reconstruct(images))
     assert inverted_mse < 0.6 * encoder_mse, (inverted_mse, encoder_mse)
     assert math.isfinite(float(res.losses[-1].mean()))
+
+
+def test_cli_writes_latents_grid_and_metrics(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from genae.cli import main
+
+    out = tmp_path / "inv"
+    code = main(["invert", "automodulator-fashion-mnist-32", "--out", str(out), "-n", "2", "--steps", "3",
+                 "--init", "encoder", "--space", "w"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 3 and metrics["space"] == "w" and set(metrics["scores"]) == {"start", "result"}
+    assert load_file(str(out / "latents.safetensors"))["latents"].shape == (2, 4, 128)
+    assert Image.open(out / "grid.png").size[1] > Image.open(out / "grid.png").size[0] / 3  # three rows
+    assert main(["invert", "automodulator-fashion-mnist-32", "--out", str(out), "-n", "2", "--steps", "0"]) == 1
