@@ -286,7 +286,7 @@ def _encode(model: GenerativeAutoencoder, images: Tensor, encoder: InitSpec) -> 
 
 
 def _initial_latents(model: GenerativeAutoencoder, images: Tensor, init: InitSpec, space: str, num_styles: int,
-                     mean: Tensor, generator: torch.Generator) -> Tensor:
+                     mean: Tensor, generators: Sequence[torch.Generator]) -> Tensor:
     batch, dim = images.shape[0], model.latent_dim
     if isinstance(init, Tensor):
         start = init.to(images.device, images.dtype)
@@ -296,7 +296,7 @@ def _initial_latents(model: GenerativeAutoencoder, images: Tensor, init: InitSpe
         if init == "mean":
             start = mean.expand(batch, dim)
         elif init == "random":
-            start = model.prior.sample(batch, generator=generator, device=images.device)
+            start = torch.cat([model.prior.sample(1, generator=g, device=images.device) for g in generators])
         else:
             start = _encode(model, images, init)
     elif callable(init):
@@ -321,8 +321,10 @@ def _decode(decoder: StyleDecoder, latents: Tensor, noise: list[Tensor] | None) 
     return decoder.forward_styles(styles, noise=noise)  # type: ignore[call-arg]
 
 
-def _draw(shape: Sequence[int], generator: torch.Generator, like: Tensor) -> Tensor:
-    return torch.randn(tuple(shape), generator=generator, device=generator.device).to(like.device, like.dtype)
+def _draw(shape: Sequence[int], generators: Sequence[torch.Generator], like: Tensor) -> Tensor:
+    """``(B, *shape)`` standard-normal draws, image ``i``'s from ``generators[i]``: chunking changes nothing."""
+    draws = [torch.randn(tuple(shape), generator=g, device=g.device) for g in generators]
+    return torch.stack(draws).to(like.device, like.dtype)
 
 
 def _check_images(model: GenerativeAutoencoder, images: Tensor) -> None:
@@ -364,7 +366,7 @@ def invert(
     ``"optimise"`` runs ``steps`` projector steps from ``init`` (``"mean"``, ``"random"``, ``"encoder"``, a
     tensor ``(B, D)``/``(B, S, D)``, or a callable images → latents such as a learned inversion encoder).
     ``generator`` seeds random starts, latent noise and noise-map starts (default: seed 0, so results
-    repeat). ``device`` moves the model there (in place, as ``nn.Module.to`` does). ``batch_size`` inverts
+    repeat); it draws one seed per image, so ``batch_size`` does not change any image's draws. ``device`` moves the model there (in place, as ``nn.Module.to`` does). ``batch_size`` inverts
     in chunks of that many images (independent either way).
     """
     decoder = _style_decoder(model)
@@ -395,16 +397,18 @@ def invert(
     objective = make_loss(loss, device=model.device)
     settings = dict(method=method, space=space, steps=steps if method == "optimise" else 0, init=init,
                     objective=objective, lr=float(lr), latent_noise=float(latent_noise), noise_ramp=float(noise_ramp),
-                    noise_regularize=float(noise_regularize), optimise_noise=optimise_noise, generator=generator,
+                    noise_regularize=float(noise_regularize), optimise_noise=optimise_noise,
                     progress=progress)
     started = time.perf_counter()
     with _frozen(model):
         mean, sigma = latent_statistics(model)
         size = batch_size or images.shape[0]
+        seeds = torch.randint(0, 2**62, (images.shape[0],), generator=generator).tolist()
         parts = []
         for start in range(0, images.shape[0], size):
             if isinstance(init, Tensor):  # a given start is split with its images
                 settings["init"] = init[start : start + size]
+            settings["generators"] = [torch.Generator().manual_seed(seed) for seed in seeds[start : start + size]]
             parts.append(_invert_batch(model, decoder, images[start : start + size], mean, sigma, **settings))  # type: ignore[arg-type]
     result = _concatenate(parts)
     result.seconds = time.perf_counter() - started
@@ -417,18 +421,18 @@ def invert(
 def _invert_batch(model: GenerativeAutoencoder, decoder: StyleDecoder, images: Tensor, mean: Tensor, sigma: float, *,
                   method: str, space: str, steps: int, init: InitSpec, objective: ImageLoss, lr: float,
                   latent_noise: float, noise_ramp: float, noise_regularize: float, optimise_noise: bool,
-                  generator: torch.Generator, progress: bool) -> InversionResult:
+                  generators: Sequence[torch.Generator], progress: bool) -> InversionResult:
     with torch.no_grad():
-        latents = _initial_latents(model, images, init, space, decoder.num_styles, mean, generator)
+        latents = _initial_latents(model, images, init, space, decoder.num_styles, mean, generators)
     noise = None
     if optimise_noise and method == "optimise" and hasattr(decoder, "noise_shapes"):
-        noise = [_draw((images.shape[0], 1, *shape), generator, images) for shape in decoder.noise_shapes]
+        noise = [_draw((1, *shape), generators, images) for shape in decoder.noise_shapes]
     with torch.no_grad():
         initial = _decode(decoder, latents, noise).clamp(-1, 1)
     trace = torch.empty(steps, images.shape[0])
     if method == "optimise":
         _optimise(decoder, images, latents, noise, trace, sigma, objective=objective, lr=lr, latent_noise=latent_noise,
-                  noise_ramp=noise_ramp, noise_regularize=noise_regularize, generator=generator, progress=progress)
+                  noise_ramp=noise_ramp, noise_regularize=noise_regularize, generators=generators, progress=progress)
     with torch.no_grad():
         final = _decode(decoder, latents, noise).clamp(-1, 1)
     full = latents.detach().expand(-1, decoder.num_styles, -1).contiguous()
@@ -437,7 +441,7 @@ def _invert_batch(model: GenerativeAutoencoder, decoder: StyleDecoder, images: T
 
 def _optimise(decoder: StyleDecoder, images: Tensor, latents: Tensor, noise: list[Tensor] | None, trace: Tensor,
               sigma: float, *, objective: ImageLoss, lr: float, latent_noise: float, noise_ramp: float,
-              noise_regularize: float, generator: torch.Generator, progress: bool) -> None:
+              noise_regularize: float, generators: Sequence[torch.Generator], progress: bool) -> None:
     """The projector loop; updates ``latents`` and ``noise`` in place and fills ``trace``."""
     from tqdm.auto import tqdm
 
@@ -453,7 +457,7 @@ def _optimise(decoder: StyleDecoder, images: Tensor, latents: Tensor, noise: lis
         for group in optimizer.param_groups:
             group["lr"] = projector_lr(t, lr)
         strength = sigma * latent_noise * max(0.0, 1.0 - t / noise_ramp) ** 2
-        noisy = latents + _draw(latents.shape, generator, latents) * strength if strength > 0 else latents
+        noisy = latents + _draw(latents.shape[1:], generators, latents) * strength if strength > 0 else latents
         with torch.enable_grad():
             per_image = objective(_decode(decoder, noisy, noise), images)
             total = per_image

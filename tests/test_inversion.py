@@ -80,11 +80,11 @@ def test_seeded_runs_repeat_and_batches_invert_independently(toy):
     a = invert(toy, x, generator=torch.Generator().manual_seed(3), **options)
     b = invert(toy, x, generator=torch.Generator().manual_seed(3), **options)
     assert torch.equal(a.latents, b.latents)
-    # latent noise off and one shared start: chunking must not change any image's result
-    start = torch.randn(2, toy.decoder.num_styles, toy.latent_dim, generator=torch.Generator().manual_seed(4))
-    whole = invert(toy, x, steps=20, init=start, latent_noise=0.0)
-    rows = invert(toy, x, steps=20, init=start, latent_noise=0.0, batch_size=1)
-    torch.testing.assert_close(whole.latents, rows.latents, atol=1e-5, rtol=0)
+    # one seed per image: random starts and latent noise do not depend on how the batch is chunked
+    whole = invert(toy, x, generator=torch.Generator().manual_seed(3), **options)
+    rows = invert(toy, x, generator=torch.Generator().manual_seed(3), batch_size=1, **options)
+    torch.testing.assert_close(whole.initial_reconstructions, rows.initial_reconstructions)
+    torch.testing.assert_close(whole.latents, rows.latents, atol=1e-4, rtol=0)
 
 
 def test_encoder_method_and_callable_init(toy):
