@@ -38,6 +38,8 @@ METRICS: dict[str, str] = {
     "ssim": "SSIM of reconstructions (11x11 Gaussian window, sigma 1.5, data range 2)",
     "mix-fid": "FID of style-mixed prior samples (style-based models)",
     "disentanglement": "scale-disentanglement score on the synthetic scales dataset (style-based models)",
+    "cluster-error": "majority-label error of the code's clusters (categorical argmax, else k-means with K stated)",
+    "semisup-error": "class error from 100 seeded balanced labels: the model's own prediction or a probe on codes",
     "speed": "encode and decode images/s and peak memory on the chosen device",
 }
 
@@ -97,6 +99,7 @@ class _RunContext:
     def __init__(self, s: _Settings) -> None:
         self.s = s
         self._real: dict[tuple[int, int], tuple[Any, Tensor, str]] = {}
+        self._labels: dict[tuple[int, int], Tensor] = {}
         self._features: dict[tuple[int, int], Tensor] = {}
         self._classifiers: dict[tuple[int, int], tuple[Any, dict[str, Any]]] = {}
         self._lpips: dict[str, Any] = {}
@@ -117,7 +120,13 @@ class _RunContext:
             indices = torch.randperm(len(dataset), generator=generator)[: self.s.n].sort().values
             images = torch.stack([dataset[int(i)][0] for i in indices])
             self._real[key] = (dataset, images, hashlib.sha256(indices.numpy().tobytes()).hexdigest()[:16])
+            self._labels[key] = torch.as_tensor(dataset.labels[indices.numpy()])
         return self._real[key]
+
+    def labels(self, resolution: int, channels: int) -> Tensor:
+        """Class labels of the evaluation images (``-1`` where the data has none)."""
+        self.real(resolution, channels)
+        return self._labels[(resolution, channels)]
 
     @cached_property
     def extractor(self) -> Any:
@@ -319,6 +328,20 @@ class _ModelRun:
                               reconstruction=result["reconstruction"][name], **note))
         return out
 
+    def cluster_error(self) -> list[dict[str, Any]]:
+        from genae.metrics.clustering import cluster_error
+
+        result = cluster_error(self.model, self.real, self._class_labels(), seed=self.s.seed)
+        return [figure("cluster-error", "cluster_error", "cluster error", result.pop("value"), n=result.pop("n"),
+                       **result)]
+
+    def semisup_error(self) -> list[dict[str, Any]]:
+        from genae.metrics.clustering import semisupervised_error
+
+        result = semisupervised_error(self.model, self.real, self._class_labels(), self.s.data, seed=self.s.seed)
+        return [figure("semisup-error", "semisup_error", "semi-sup. error", result.pop("value"), n=result.pop("n"),
+                       **result)]
+
     def speed(self) -> list[dict[str, Any]]:
         from genae.metrics.speed import measure_speed
 
@@ -339,6 +362,12 @@ class _ModelRun:
     # -- helpers ------------------------------------------------------------------------------------
     def _shape(self) -> tuple[int, int]:
         return self.model.resolution, self.model.channels
+
+    def _class_labels(self) -> Tensor:
+        labels = self.ctx.labels(*self._shape())
+        if bool((labels < 0).any()):
+            raise NotApplicable(f"{self.s.data} has unlabelled images; clustering and class errors need labels")
+        return labels
 
     def _require_styles(self) -> None:
         if not self.model.is_style_based:

@@ -177,6 +177,24 @@ def pixel_cluster_error(images: Tensor, labels: Any, k: int, seed: int = 0) -> d
             "assignment": "majority label"}
 
 
+def labelled_subset(data: str, count: int, seed: int, resolution: int, channels: int) -> dict[str, Any]:
+    """``count`` class-balanced labelled images of ``data``'s training split (seeded), with a record of them.
+
+    The one source of the labelled subset: semi-supervised recipes train on it and probes are fitted on it.
+    """
+    from genae.data import open_dataset
+
+    dataset = open_dataset(data, split="train", resolution=resolution, channels=channels)
+    indices = balanced_subset(dataset.labels, count, seed)
+    items = [dataset[int(i)] for i in indices]
+    return {
+        "images": torch.stack([image for image, _ in items]),
+        "labels": torch.tensor([label for _, label in items], dtype=torch.long),
+        "record": {"data": data, "split": "train", "count": count, "seed": seed, "indices": indices.tolist(),
+                   "rule": "count / classes per class, numpy default_rng(seed).choice per class"},
+    }
+
+
 def labelled_subset_of(model: Any, default_count: int = DEFAULT_LABELS, default_seed: int = 0) -> dict[str, Any]:
     """The labelled subset a model was trained with (from its card), or the default one to probe with."""
     recorded = getattr(model, "card", {}).get("labelled_subset")
@@ -185,20 +203,26 @@ def labelled_subset_of(model: Any, default_count: int = DEFAULT_LABELS, default_
     return {"count": default_count, "seed": default_seed, "trained_with_labels": False}
 
 
-def semisupervised_error(model: Any, images: Tensor, labels: Any, labelled_images: Tensor, labelled_labels: Any,
-                         subset: dict[str, Any]) -> dict[str, Any]:
-    """Test error of the model's own class prediction (trained with labels) or of a probe on its codes."""
+def semisupervised_error(model: Any, images: Tensor, labels: Any, data: str, seed: int = 0,
+                         count: int = DEFAULT_LABELS) -> dict[str, Any]:
+    """Test error of the model's own class prediction (trained with labels) or of a probe on its codes.
+
+    The probe is fitted on the labelled subset the model was trained with if its card records one, else on
+    ``count`` labels of ``data``'s training split chosen with ``seed`` (:func:`labelled_subset`).
+    """
     truth = torch.as_tensor(_labels_array(labels))
-    if subset.get("trained_with_labels") and getattr(model, "num_categories", None):
+    subset = labelled_subset_of(model, count, seed)
+    if subset["trained_with_labels"] and getattr(model, "num_categories", None):
         predicted = model_codes(model, images).argmax(dim=1)
         method = "the model's own class prediction (argmax of its categorical code)"
     else:
-        predict = logistic_probe(model_codes(model, labelled_images), labelled_labels)
+        labelled = labelled_subset(data, subset["count"], subset["seed"], model.resolution, model.channels)
+        predict = logistic_probe(model_codes(model, labelled["images"]), labelled["labels"])
         predicted = predict(model_codes(model, images))
         method = f"logistic-regression probe on the codes (L-BFGS, L2 {PROBE_L2}, standardised codes)"
     error = float((predicted.cpu() != truth).double().mean())
     return {"value": error, "method": method, "labels": subset["count"], "label_seed": subset["seed"],
-            "n": len(truth)}
+            "labelled_from": f"{data} train split, class-balanced", "n": len(truth)}
 
 
 def pixel_probe_error(images: Tensor, labels: Any, labelled_images: Tensor, labelled_labels: Any) -> float:

@@ -1,7 +1,8 @@
-"""Data the IAE recipes draw beside the trainer's stream: labelled subsets and CycleIAE's domain B.
+"""CycleIAE's domain B: images the recipe draws beside the trainer's stream (domain A).
 
-Both are loaded once by the recipe from a genae dataset named in its options, so a run's options record
-exactly which images were used (and resuming rebuilds the same ones).
+They are loaded once by the recipe from a genae dataset named in its options, so a run's options record
+exactly which images were used (and resuming rebuilds the same ones). Labelled subsets of the
+semi-supervised IAE come from :func:`genae.metrics.clustering.labelled_subset`, shared with the probes.
 """
 
 from __future__ import annotations
@@ -13,24 +14,10 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from genae.data import open_dataset
-from genae.metrics.clustering import balanced_subset
 
 #: The ``domain_b`` recipe option of ``cycle-iae``: which images, from which split, made into what.
 DOMAIN_B_KEYS = {"data", "split", "start", "stop", "transform"}
 TRANSFORMS = ("edges", "none")
-
-
-def labelled_subset(data: str, count: int, seed: int, resolution: int, channels: int) -> dict[str, Any]:
-    """``count`` class-balanced labelled training images of ``data`` (seeded), with the record a card keeps."""
-    dataset = open_dataset(data, split="train", resolution=resolution, channels=channels)
-    indices = balanced_subset(dataset.labels, count, seed)
-    items = [dataset[int(i)] for i in indices]
-    return {
-        "images": torch.stack([image for image, _ in items]),
-        "labels": torch.tensor([label for _, label in items], dtype=torch.long),
-        "record": {"data": data, "split": "train", "count": count, "seed": seed, "indices": indices.tolist(),
-                   "rule": "count / classes per class, numpy default_rng(seed).choice per class"},
-    }
 
 
 def edge_maps(images: Tensor, threshold: float = 0.25) -> Tensor:

@@ -16,9 +16,10 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from genae.losses import l2_loss
+from genae.metrics.clustering import labelled_subset
 from genae.training.recipe import Recipe, StepContext
 from genae.training.schedule import SingleResolution
-from genae_plugins.iae.data import domain_images, labelled_subset
+from genae_plugins.iae.data import domain_images
 from genae_plugins.iae.model import IAE, CycleIAE, FlippedIAE, ImplicitModel
 
 

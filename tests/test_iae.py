@@ -1,0 +1,221 @@
+"""IAE plugin: the three architectures keep genae's contracts, their recipes train, their parts do what they say."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import genae
+from genae.data import open_dataset
+from genae.registry import REGISTRY, import_object
+from genae.testing import check_model
+from genae.training.trainer import Trainer
+from genae_plugins.iae.config import IAEConfig
+from genae_plugins.iae.data import edge_maps
+from genae_plugins.iae.nets import ImageDiscriminator, LatentBias
+from genae_plugins.iae.priors import CategoricalPrior, ImageBankPrior
+from genae_plugins.iae.recipe import discriminator_loss, generator_loss
+
+TINY = {"channels_in": 1, "encoder_widths": [32], "decoder_hidden": 32, "decoder_channels": [8, 4],
+        "disc_channels": [4, 8], "disc_hidden": 16, "condition_hidden": 16, "code_disc_widths": [16]}
+TINY_CYCLE = {"channels_in": 1, "width": 4, "res_blocks": 1, "bank_size": 8, "disc_channels": [4, 8], "disc_hidden": 16}
+VARIANTS = {
+    "iae-case1": ("iae", {**TINY, "regularisation": False}),
+    "iae-case2": ("iae", TINY),
+    "iae-case3": ("iae", {**TINY, "decoder_noise": 6, "regularisation": False}),
+    "iae-case4": ("iae", {**TINY, "decoder_noise": 6, "encoder_noise": 3}),
+    "iae-cluster": ("iae", {**TINY, "code": "categorical", "latent_dim": 7, "decoder_noise": 4,
+                            "conditioning": "location-invariant"}),
+    "aae": ("iae", {**TINY, "reconstruction": "euclidean"}),
+    "flipped-iae": ("flipped-iae", TINY),
+    "infogan": ("flipped-iae", {**TINY, "reconstruction": "euclidean", "decoder_noise": 3}),
+    "cycle-iae": ("cycle-iae", {**TINY_CYCLE, "encoder_noise": 2}),
+}
+MINI_B = {"data": "fashion-mnist-mini", "split": "train", "start": 0, "stop": 16, "transform": "edges"}
+
+
+def make(variant: str) -> genae.GenerativeAutoencoder:
+    torch.manual_seed(0)
+    name, config = VARIANTS[variant]
+    return genae.create(name, resolution=32, **config)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_conformance_at_32(variant: str) -> None:
+    check_model(make(variant))
+
+
+def test_registered_through_the_entry_point() -> None:
+    assert {"iae", "flipped-iae", "cycle-iae"} <= set(genae.list_models())
+    assert REGISTRY.model_spec("iae").plugin == "iae"
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"code": "discrete"}, "code"), ({"conditioning": "global"}, "conditioning"),
+    ({"reconstruction": "l1"}, "reconstruction"), ({"decoder_noise": -1}, "decoder_noise"),
+    ({"decoder_channels": [8, 4, 4, 4, 4]}, "decoder_channels"), ({"code": "categorical", "latent_dim": 1}, "latent_dim"),
+])
+def test_config_refuses_bad_values(bad: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        IAEConfig.from_dict({**TINY, **bad})
+
+
+def test_cycle_config_ties_latent_to_code_image() -> None:
+    with pytest.raises(ValueError, match="latent_dim must be 1024"):
+        genae.create("cycle-iae", **TINY_CYCLE, latent_dim=20)
+
+
+def test_noise_makes_decoder_stochastic_and_none_is_the_mode() -> None:
+    model = make("iae-case4").eval()
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    z = model.encode(x)
+    zero = model.decode(z, noise=torch.zeros(3, 6))
+    assert torch.equal(model.decode(z), zero)
+    drawn = model.decode(z, noise=model.decoder_noise(3, torch.Generator().manual_seed(1)))
+    assert not torch.allclose(drawn, zero)
+    assert not torch.equal(model.encode(x, noise=torch.randn(3, 3)), z)
+    with pytest.raises(ValueError, match="noise"):
+        model.decode(z, noise=torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="deterministic"):
+        make("iae-case2").decode(torch.zeros(1, 20), noise=torch.zeros(1, 1))
+
+
+def test_sample_draws_decoder_noise_from_the_generator() -> None:
+    model = make("iae-cluster").eval()
+    a = model.sample(4, generator=torch.Generator().manual_seed(0))
+    z = model.prior.sample(4, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(a, model.decode(z)), "sample must not use the zero noise of decode"
+
+
+def test_categorical_code_is_a_distribution_and_classify_is_its_argmax() -> None:
+    model = make("iae-cluster").eval()
+    x = torch.rand(5, 1, 32, 32) * 2 - 1
+    code = model.encode(x)
+    assert torch.allclose(code.sum(1), torch.ones(5)) and bool((code >= 0).all())
+    assert torch.equal(model.classify(x), code.argmax(1))
+    with pytest.raises(TypeError, match="categorical"):
+        make("iae-case2").classify(x)
+
+
+def test_categorical_prior_draws_one_hot_uniformly() -> None:
+    prior = CategoricalPrior(5)
+    draws = prior.sample(5000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(draws.sum(1), torch.ones(5000))
+    frequencies = draws.mean(0)
+    assert torch.allclose(frequencies, torch.full((5,), 0.2), atol=0.03)
+    assert torch.allclose(prior.log_prob(draws[:2]), torch.full((2,), -torch.log(torch.tensor(5.0))))
+    assert prior.log_prob(torch.full((1, 5), 0.2)).isinf().all()
+
+
+def test_image_bank_prior_samples_stored_codes() -> None:
+    prior = ImageBankPrior(4, 3)
+    bank = torch.arange(12.0).view(3, 4)
+    prior.fill(torch.cat([bank, bank]))
+    draws = prior.sample(10, generator=torch.Generator().manual_seed(0))
+    assert all(any(torch.equal(row, b) for b in bank) for row in draws)
+    with pytest.raises(ValueError, match="at least 3"):
+        prior.fill(bank[:2])
+
+
+def test_location_dependent_bias_varies_over_positions_invariant_does_not() -> None:
+    z = torch.randn(2, 6)
+    dependent = LatentBias("location-dependent", 6, channels=4, size=8, hidden=16)(z)
+    invariant = LatentBias("location-invariant", 6, channels=4, size=8)(z)
+    assert dependent.shape == (2, 1, 8, 8) and float(dependent.detach().std(dim=(2, 3)).min()) > 0
+    assert invariant.shape == (2, 4, 1, 1)
+    with pytest.raises(ValueError, match="conditioning"):
+        LatentBias("global", 6, 4, 8)
+
+
+def test_joint_discriminator_sees_the_code() -> None:
+    torch.manual_seed(0)
+    d = ImageDiscriminator((1, 32, 32), [4, 8], 16, "location-dependent", latent_dim=6, condition_hidden=16)
+    x = torch.randn(2, 1, 32, 32)
+    assert not torch.allclose(d(x, torch.randn(2, 6)), d(x, torch.randn(2, 6)))
+
+
+def test_gan_losses_match_hand_values() -> None:
+    zero = torch.zeros(4)
+    log2 = torch.log(torch.tensor(2.0))
+    assert torch.allclose(discriminator_loss(zero, zero), 2 * log2)
+    assert torch.allclose(generator_loss(zero), log2)
+    assert float(discriminator_loss(torch.full((4,), 20.0), torch.full((4,), -20.0))) < 1e-6
+
+
+def test_edge_maps_mark_boundaries_only() -> None:
+    image = -torch.ones(1, 1, 16, 16)
+    image[..., 4:12, 4:12] = 1.0
+    edges = edge_maps(image)
+    assert set(edges.unique().tolist()) <= {-1.0, 1.0}
+    assert edges[0, 0, 8, 8] == -1 and edges[0, 0, 0, 0] == -1 and edges[0, 0, 4, 8] == 1
+    with pytest.raises(ValueError, match="images"):
+        edge_maps(torch.zeros(16, 16))
+
+
+def _fit(model: genae.GenerativeAutoencoder, tmp_path, steps: int = 3, **options) -> dict[str, float]:
+    recipe = import_object(REGISTRY.model_spec(model.architecture).recipe)(model, batch_size=8, **options)
+    data = open_dataset("fashion-mnist-mini", split="train", resolution=32, channels=1, limit=64)
+    trainer = Trainer(model, recipe, data, out_dir=tmp_path, steps=steps, progress=False, grid_every=None)
+    return trainer.fit().losses
+
+
+@pytest.mark.parametrize("variant, terms", [
+    ("iae-case1", {"reconstruction", "d_reconstruction"}),
+    ("iae-case4", {"reconstruction", "regularisation", "d_reconstruction", "d_regularisation"}),
+    ("aae", {"reconstruction", "regularisation", "d_regularisation"}),
+    ("flipped-iae", {"reconstruction", "regularisation", "d_reconstruction", "d_regularisation"}),
+    ("infogan", {"reconstruction", "regularisation", "d_regularisation"}),
+])
+def test_recipes_train_the_configured_gans(variant: str, terms: set[str], tmp_path) -> None:
+    losses = _fit(make(variant), tmp_path)
+    assert set(losses) == terms | {"loss"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+
+
+def test_semi_supervised_recipe_records_a_balanced_subset(tmp_path) -> None:
+    model = make("iae-cluster")
+    with pytest.raises(ValueError, match="categorical"):
+        _fit(make("iae-case2"), tmp_path / "no", labels=10, label_data="fashion-mnist-mini")
+    semisup = genae.create("iae", **{**VARIANTS["iae-cluster"][1], "latent_dim": 10})
+    losses = _fit(semisup, tmp_path / "yes", labels=20, label_data="fashion-mnist-mini", label_batch=4)
+    assert "supervised" in losses
+    record = genae.load(tmp_path / "yes" / "model").card["labelled_subset"]
+    labels = open_dataset("fashion-mnist-mini", split="train").labels[record["indices"]]
+    assert record["count"] == 20 and sorted(labels.tolist()) == sorted(list(range(10)) * 2)
+    del model
+
+
+def test_cycle_recipe_fills_the_prior_with_domain_b(tmp_path) -> None:
+    model = make("cycle-iae")
+    placeholder = model.prior.bank.clone()
+    losses = _fit(model, tmp_path, domain_b=MINI_B)
+    assert {"regularisation", "reconstruction"} <= set(losses)
+    bank = genae.load(tmp_path / "model").prior.bank
+    assert not torch.equal(bank, placeholder) and set(bank.unique().tolist()) <= {-1.0, 1.0}
+    with pytest.raises(ValueError, match="domain_b"):
+        _fit(make("cycle-iae"), tmp_path / "none")
+
+
+def test_recipe_refuses_unknown_options_and_wrong_model() -> None:
+    from genae_plugins.iae.recipe import FlippedIAERecipe, IAERecipe
+
+    with pytest.raises(ValueError, match="unknown option"):
+        IAERecipe(make("iae-case2"), learning_rate=1.0)
+    with pytest.raises(TypeError, match="FlippedIAE"):
+        FlippedIAERecipe(make("iae-case2"))
+
+
+def test_resume_continues_exactly(tmp_path) -> None:
+    straight = make("iae-case4")
+    _fit(straight, tmp_path / "a", steps=4)
+    first = make("iae-case4")
+    recipe_cls = import_object(REGISTRY.model_spec("iae").recipe)
+    data = open_dataset("fashion-mnist-mini", split="train", resolution=32, channels=1, limit=64)
+    Trainer(first, recipe_cls(first, batch_size=8), data, out_dir=tmp_path / "b", steps=2, progress=False,
+            grid_every=None, checkpoint_every=1).fit()
+    again = make("iae-case4")
+    Trainer(again, recipe_cls(again, batch_size=8), data, out_dir=tmp_path / "b", steps=4, progress=False,
+            grid_every=None, checkpoint_every=1).fit(resume=True)
+    a, b = genae.load(tmp_path / "a" / "model"), genae.load(tmp_path / "b" / "model")
+    for key, value in a.state_dict().items():
+        assert torch.allclose(value, b.state_dict()[key], atol=1e-5), key
