@@ -8,6 +8,7 @@ does not import this package.
 from genae.data.base import GenaeDataset
 from genae.data.catalog import DATASETS, open_dataset
 from genae.data.errors import DataError
+from genae.data.examples import example_images
 from genae.data.idx import read_idx
 from genae.data.images import load_image_files, read_image_file
 from genae.data.scales import (
@@ -29,6 +30,7 @@ __all__ = [
     "DataError",
     "GenaeDataset",
     "ScalesDataset",
+    "example_images",
     "fit_images",
     "load_image_files",
     "open_dataset",
