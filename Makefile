@@ -21,9 +21,16 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/genae demo --out demo-output
 
+# Numerics-sensitive tests (marker `numerics`) run again on an emulated AVX2-only CPU with 1 and 2 threads:
+# other kernels reduce in another order, which is what moves float32 results on users' machines
+# (docs/reliability.md says what the emulation covers).
+EMULATED_AVX2 := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	$(EMULATED_AVX2) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m numerics -p no:cacheprovider
+	$(EMULATED_AVX2) OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q -m numerics -p no:cacheprovider
 
 lint: setup
 	$(BIN)/ruff check .

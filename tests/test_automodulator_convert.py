@@ -36,12 +36,20 @@ from genae_plugins.automodulator.official import (
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "official-automodulator"
 CHECKPOINT = FIXTURE / "narrow32_phase3_state.pth"
 REFERENCE = FIXTURE / "narrow32_phase3_ref.npz"
-ATOL = 1e-5
+# The fixture README calls atol ~1e-5 "ample on CPU"; it is not: kernels differ in their reduction order.
+# Measured max abs diff (recon, the largest), OMP_NUM_THREADS 1 / 2: AVX-512 kernels 4.8e-6 / 6.0e-6,
+# emulated AVX2 (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2) 1.7e-5 / 1.5e-5 (dec 1.07e-5, as on an
+# AVX2-only AMD CPU). So the project's fixture tolerance, 1e-4: still 500x below the smallest difference
+# between reference arrays that a mistake would produce (checked by test_reference_arrays_tell_the_outputs_apart).
+ATOL = 1e-4
 
-pytestmark = pytest.mark.skipif(
-    not (CHECKPOINT.is_file() and REFERENCE.is_file()),
-    reason=f"official-automodulator fixture not found at {FIXTURE} (it lives beside the repository, in shared/)",
-)
+pytestmark = [
+    pytest.mark.numerics,
+    pytest.mark.skipif(
+        not (CHECKPOINT.is_file() and REFERENCE.is_file()),
+        reason=f"official-automodulator fixture not found at {FIXTURE} (it lives beside the repository, in shared/)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
