@@ -1,0 +1,172 @@
+"""Clustering, semi-supervised and sample/reconstruction figures of the IAE runs against references.
+
+    GENAE_DATA=/path/with/fashion-mnist OMP_NUM_THREADS=1 nice -n 5 python benchmarks/iae/report.py --runs runs/iae
+
+1. ``genae bench`` (its Python entry point ``run_bench``) on every run of ``benchmarks/iae/train_all.py``
+   with fid, kid, mse, ssim, cluster-error and semisup-error, on the Fashion-MNIST test split with the N and
+   seed of ``benchmarks/results/bench-fashion-mnist`` (10,000, seed 0), and cluster-error / semisup-error on
+   the bundled VAE and WAE baselines (continuous codes: k-means and a probe);
+2. the reference rows: k-means on raw pixels (K = 10 and 30) and the same logistic-regression probe on raw
+   pixels, fitted on the same 100 labels;
+3. the baselines' FID/MSE rows copied from ``benchmarks/results/bench-fashion-mnist.json``.
+
+Writes ``benchmarks/results/iae.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genae.bench.runner import run_bench
+from genae.data import open_dataset
+from genae.io import write_text_atomic
+from genae.metrics.clustering import labelled_subset, pixel_cluster_error, pixel_probe_error
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "benchmarks" / "results" / "iae"
+BASELINE_BENCH = REPO / "benchmarks" / "results" / "bench-fashion-mnist.json"
+RUNS = ("iae", "aae", "iae-noise", "cluster", "aae-cluster", "semisup", "aae-semisup", "flipped")
+BASELINES = ("vae-fashion-mnist-32", "wae-fashion-mnist-32")
+IAE_METRICS = "fid,kid,mse,ssim,cluster-error,semisup-error"
+N, SEED, LABELS = 10_000, 0, 100
+
+
+def figures(record: dict[str, Any]) -> dict[str, Any]:
+    return {f["name"]: f for f in record["figures"] if f["status"] == "ok"}
+
+
+def row(name: str, record: dict[str, Any]) -> dict[str, Any]:
+    found = figures(record)
+
+    def value(key: str) -> float | None:
+        return found[key]["value"] if key in found else None
+
+    cluster = found.get("cluster_error", {}).get("settings", {})
+    semisup = found.get("semisup_error", {}).get("settings", {})
+    return {"model": name, "fid": value("fid"), "kid": value("kid"), "mse": value("mse"), "ssim": value("ssim"),
+            "cluster_error": value("cluster_error"), "cluster_K": cluster.get("K"),
+            "cluster_method": cluster.get("method"), "semisup_error": value("semisup_error"),
+            "semisup_method": semisup.get("method"), "status": record["status"], "error": record.get("error")}
+
+
+def references() -> dict[str, Any]:
+    test = open_dataset("fashion-mnist", split="test", resolution=32, channels=1)
+    generator = torch.Generator().manual_seed(SEED)  # the bench's choice of N test images
+    indices = torch.randperm(len(test), generator=generator)[:N].sort().values
+    images = torch.stack([test[int(i)][0] for i in indices])
+    labels = torch.as_tensor(test.labels[indices.numpy()])
+    labelled = labelled_subset("fashion-mnist", LABELS, SEED, 32, 1)
+    return {
+        "kmeans_pixels_K10": pixel_cluster_error(images, labels, 10, SEED),
+        "kmeans_pixels_K30": pixel_cluster_error(images, labels, 30, SEED),
+        "probe_pixels_100_labels": pixel_probe_error(images, labels, labelled["images"], labelled["labels"]),
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
+            "cores": os.cpu_count()}
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    refs = payload["references"]
+    lines = [
+        "# IAE family on Fashion-MNIST 32×32",
+        "",
+        f"Produced by `{payload['command']}` at git commit {payload['git_commit']} on {payload['machine']['cpu']} "
+        f"({payload['machine']['cores']} cores shared with other jobs, load {payload['machine']['load_average'][0]:.1f}, "
+        f"{payload['machine']['torch_threads']} torch thread). Bench: Fashion-MNIST test split, N = {N}, seed {SEED} "
+        "(the N and seed of `bench-fashion-mnist`), FID/KID with the fashion-mnist-features extractor. Models: the "
+        "runs of `benchmarks/iae/train_all.py` (see its docstring for widths and budget; every IAE/AAE pair had "
+        "the same images, batch, widths and seed).",
+        "",
+        "## Clustering and semi-supervised error",
+        "",
+        "Cluster error: each cluster takes its majority label (categorical codes cluster by argmax; continuous "
+        "codes by k-means with the K shown). Semi-supervised error: 100 class-balanced labels of the training "
+        "split (seed 0); models trained with them use their own prediction, others a logistic-regression probe "
+        "on their codes fitted on the same 100 images.",
+        "",
+        "| model | cluster error | K | semi-sup. error (100 labels) | how |",
+        "|---|---|---|---|---|",
+    ]
+    for r in payload["rows"]:
+        if r["cluster_error"] is None and r["semisup_error"] is None:
+            continue
+        how = "own prediction" if r["semisup_method"] and "own" in r["semisup_method"] else "probe on codes"
+        lines.append(f"| {r['model']} | {fmt(r['cluster_error'])} | {r['cluster_K']} | {fmt(r['semisup_error'])} | "
+                     f"{how} |")
+    lines += [
+        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K10']['value'])} | 10 | "
+        f"{fmt(refs['probe_pixels_100_labels'])} | probe on pixels |",
+        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K30']['value'])} | 30 | | |",
+        "",
+        "## Samples and reconstructions against the baselines",
+        "",
+        "| model | FID[fashion-mnist-features] | KID | MSE | SSIM |",
+        "|---|---|---|---|---|",
+    ]
+    for r in payload["rows"] + payload["baseline_rows"]:
+        if r["fid"] is None and r["mse"] is None:
+            continue
+        lines.append(f"| {r['model']} | {fmt(r['fid'], 1)} | {fmt(r['kid'])} | {fmt(r['mse'], 4)} | "
+                     f"{fmt(r['ssim'], 3)} |")
+    failed = [r for r in payload["rows"] if r["status"] != "ok"]
+    if failed:
+        lines += ["", "Failed: " + "; ".join(f"{r['model']}: {r['error']}" for r in failed)]
+    lines += ["", "Baseline rows are copied from `benchmarks/results/bench-fashion-mnist.json` (same N, seed, "
+              "extractor). Reconstruction metrics of models with decoder noise use the deterministic "
+              "reconstruction (noise = 0).", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, required=True, help="the --out folder of train_all.py")
+    parser.add_argument("--out", type=Path, default=Path("runs/iae-bench"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    command = "OMP_NUM_THREADS=1 python benchmarks/iae/report.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    started = time.time()
+    present = [run for run in RUNS if (args.runs / run / "model" / "config.json").is_file()]
+    folders = [str(args.runs / run / "model") for run in present]
+    mine = run_bench(folders, metrics=IAE_METRICS, n=N, seed=SEED, out=args.out / "iae", progress=False)
+    theirs = run_bench(list(BASELINES), metrics="cluster-error,semisup-error", n=N, seed=SEED,
+                       out=args.out / "baselines", progress=False)
+    rows = [row(run, record) for run, record in zip(present, mine)]
+    rows += [row(name, record) for name, record in zip(BASELINES, theirs)]
+    baseline_rows = [row(r["model"], r) for r in json.loads(BASELINE_BENCH.read_text())["models"]]
+    payload = {"command": command, "git_commit": git_commit(), "machine": machine(), "n": N, "seed": SEED,
+               "labels": LABELS, "rows": rows, "baseline_rows": baseline_rows, "references": references(),
+               "seconds": round(time.time() - started, 1)}
+    write_text_atomic(RESULTS.with_suffix(".json"), json.dumps(payload, indent=2, default=str) + "\n")
+    write_text_atomic(RESULTS.with_suffix(".md"), markdown(payload))
+    print(markdown(payload))
+
+
+if __name__ == "__main__":
+    main()
