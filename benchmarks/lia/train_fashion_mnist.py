@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="run folder: stage1/, stage2/, eval/")
     parser.add_argument("--stage", type=int, choices=(1, 2), help="train this stage")
-    parser.add_argument("--images", type=int, default=None, help="training images (default 80,000 / 20,000)")
+    parser.add_argument("--images", type=int, default=None, help="training images (default 80,000 / 30,000)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
@@ -85,7 +85,7 @@ def train(args: argparse.Namespace) -> Path:
         options, images = STAGE1_OPTIONS, args.images or 80_000
     else:
         model = genae.load(args.out / "stage1" / "model")
-        options, images = STAGE2_OPTIONS, args.images or 20_000
+        options, images = STAGE2_OPTIONS, args.images or 30_000
     recipe = LIARecipe(model, **options)
     trainer = Trainer(model, recipe, dataset, out_dir=args.out / f"stage{args.stage}", total_images=images,
                       seed=args.seed, log_every=25, grid_every=250, checkpoint_every=250, progress=False)
@@ -128,8 +128,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def package(args: argparse.Namespace, metrics: dict[str, Any], command: str) -> Path:
-    import shutil
-
     model = genae.load(args.out / "stage2" / "model")
     s1, s2 = metrics["stage1"], metrics["stage2"]
     card = dict(model.card)
@@ -159,12 +157,7 @@ def package(args: argparse.Namespace, metrics: dict[str, Any], command: str) -> 
             "more than detail. Benchmarks in benchmarks/results/lia*.md."
         ),
     })
-    staging = PRETRAINED.with_name(PRETRAINED.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging, card=card)
-    shutil.rmtree(PRETRAINED, ignore_errors=True)
-    staging.rename(PRETRAINED)
-    return PRETRAINED
+    return model.save_pretrained(PRETRAINED, card=card)  # atomic: an earlier folder stays until this one is whole
 
 
 def main(argv: list[str] | None = None) -> None:

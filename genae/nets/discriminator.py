@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from genae.layers import Blur, EqualizedConv2d, EqualizedLinear, MinibatchStdDev
-from genae.nets.progressive import _check_widths, _Progressive, resolution_of_phase
+from genae.nets.progressive import _check_widths, _Progressive
 
 __all__ = ["ProgressiveDiscriminator"]
 
@@ -59,15 +59,4 @@ class ProgressiveDiscriminator(_Progressive, nn.Module):
         )
 
     def forward(self, x: Tensor, phase: int | None = None, alpha: float = 1.0) -> Tensor:
-        p, a = self._phase(phase), self._alpha(alpha)
-        side = resolution_of_phase(p)
-        if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (self.in_channels, side, side):
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"images: expected shape (B, {self.in_channels}, {side}, {side}) at phase {p}, got {got}")
-        h = self.blocks[p](F.leaky_relu(self.from_rgb[p](x), 0.2))
-        if p > 0 and a < 1.0:
-            skip = F.leaky_relu(self.from_rgb[p - 1](F.avg_pool2d(x, 2)), 0.2)
-            h = (1 - a) * skip + a * h
-        for b in range(p - 1, -1, -1):
-            h = self.blocks[b](h)
-        return h
+        return self._reduce(x, phase, alpha, lambda b, images: F.leaky_relu(self.from_rgb[b](images), 0.2))

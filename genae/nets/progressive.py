@@ -22,7 +22,7 @@ it off for inference). Pass ``noise_generator`` for reproducible training-time n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -58,9 +58,11 @@ def _check_widths(name: str, widths: Sequence[int]) -> list[int]:
 
 
 class _Progressive:
-    """Phase/alpha validation shared by both networks."""
+    """Phase/alpha validation shared by the progressive networks, and the downward pass of the image → features ones."""
 
     num_blocks: int
+    in_channels: int
+    blocks: nn.ModuleList
 
     def _phase(self, phase: int | None) -> int:
         if phase is None:
@@ -69,6 +71,24 @@ class _Progressive:
             raise ValueError(f"phase: expected an int in [0, {self.num_blocks - 1}] (or None for full "
                              f"resolution), got {phase!r}")
         return phase
+
+    def _reduce(self, x: Tensor, phase: int | None, alpha: float, enter: Callable[[int, Tensor], Tensor]) -> Tensor:
+        """Run a downward (image → features) network: images at ``phase`` enter block ``p`` through
+        ``enter(p, x)``, blended while block ``p`` fades in with ``enter(p − 1, x pooled 2×)``, then blocks
+        ``p − 1 … 0`` follow. The encoder and the discriminator differ only in ``enter`` and their blocks.
+        """
+        p, a = self._phase(phase), self._alpha(alpha)
+        side = resolution_of_phase(p)
+        channels = self.in_channels
+        if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (channels, side, side):
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"images: expected shape (B, {channels}, {side}, {side}) at phase {p}, got {got}")
+        h = self.blocks[p](enter(p, x))
+        if p > 0 and a < 1.0:
+            h = (1 - a) * enter(p - 1, F.avg_pool2d(x, 2)) + a * h
+        for b in range(p - 1, -1, -1):
+            h = self.blocks[b](h)
+        return h
 
     @staticmethod
     def _alpha(alpha: float) -> float:
@@ -362,16 +382,6 @@ class ProgressiveEncoder(_Progressive, Encoder):
 
     def forward(self, x: Tensor, phase: int | None = None, alpha: float = 1.0) -> Tensor:
         """Encode images at ``4·2^phase`` px (full resolution when ``phase`` is None) to ``(B, latent_dim)``."""
-        p, a = self._phase(phase), self._alpha(alpha)
-        side = resolution_of_phase(p)
-        if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (self.in_channels, side, side):
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"images: expected shape (B, {self.in_channels}, {side}, {side}) at phase {p}, got {got}")
-        h = self.blocks[p](self.from_rgb[p](x))
-        if p > 0 and a < 1.0:
-            skip = self.from_rgb[p - 1](F.avg_pool2d(x, 2))
-            h = (1 - a) * skip + a * h
-        for b in range(p - 1, -1, -1):
-            h = self.blocks[b](h)
+        h = self._reduce(x, phase, alpha, lambda b, images: self.from_rgb[b](images))
         z = h.flatten(1)
         return F.normalize(z, dim=1) if self.normalize else z
