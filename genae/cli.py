@@ -21,6 +21,13 @@ LAZY_COMMANDS = {
     "invert": "genae.inversion_cli:invert_command",
 }
 
+#: One-line help of the lazy commands, so `genae --help` lists them without importing them (and torch).
+SHORT_HELP = {
+    "train": "Train an architecture with its recipe (the generic Trainer).",
+    "bench": "Compare models on one dataset (FID, KID, MSE, SSIM, mixing, speed...).",
+    "invert": "Invert images into a style-based model by optimisation.",
+}
+
 
 class LazyGroup(click.Group):
     """A group whose commands are ``module:attr`` strings, plus plugin commands from the registry."""
@@ -45,6 +52,20 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy) | set(self._plugin_entries()))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Like click's, but lazy commands show their known help line instead of being imported."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy and name in SHORT_HELP and name not in self.commands:
+                rows.append((name, SHORT_HELP[name]))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
@@ -87,55 +108,64 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command("list")
 @click.argument("pattern", default="*")
-@click.option("--pretrained", is_flag=True, help="List pretrained weights instead of architectures.")
+@click.option("--pretrained", is_flag=True, help="List pretrained weights (and whether their files are present).")
 def list_command(pattern: str, pretrained: bool) -> None:
-    """List architectures (or pretrained weights) matching PATTERN (shell wildcards)."""
+    """List architectures (or pretrained weights) matching PATTERN (shell wildcards).
+
+    Reads only the registry: no model code (and no torch) is imported. `genae info NAME` builds the model and
+    shows its parameter count.
+    """
     from genae.registry import REGISTRY
 
     REGISTRY.discover()
     if pretrained:
-        rows = [
-            (s.name, s.architecture, s.dataset or "-", str(s.resolution or "-"), s.source or _source_of(s))
-            for s in (REGISTRY.pretrained[n] for n in REGISTRY.list_models(pattern, pretrained=True))
-        ]
-        _print_table(("name", "architecture", "dataset", "resolution", "source"), rows)
-    else:
         rows = []
-        for name in REGISTRY.list_models(pattern):
-            spec = REGISTRY.models[name]
-            params, resolution = _describe_architecture(name)
-            tags = [p.name for p in REGISTRY.pretrained.values() if p.architecture == name]
-            rows.append((name, spec.plugin, params, resolution, ", ".join(tags) or "-"))
-        _print_table(("name", "plugin", "parameters", "resolution", "pretrained"), rows)
-    for plugin, error in sorted(REGISTRY.failed_plugins.items()):
-        click.echo(f"note: plugin {plugin!r} failed to load: {error}", err=True)
+        for name in REGISTRY.list_models(pattern, pretrained=True):
+            spec = REGISTRY.pretrained[name]
+            _, status = spec.availability()
+            rows.append((name, spec.architecture, spec.dataset or "-", str(spec.resolution or "-"), status))
+        _print_table(("name", "architecture", "dataset", "resolution", "status"), rows)
+        return
+    rows = []
+    for name in REGISTRY.list_models(pattern):
+        spec = REGISTRY.models[name]
+        tags = ", ".join(p.tag for p in REGISTRY.weights_of(name)) or "-"
+        description = spec.description if len(spec.description) <= 72 else spec.description[:71] + "…"
+        rows.append((name, spec.plugin, tags, description or "-"))
+    _print_table(("name", "plugin", "pretrained tags", "description"), rows)
 
 
 @cli.command("info")
 @click.argument("name")
 def info_command(name: str) -> None:
-    """Show an architecture's config and capabilities, or a pretrained model's card."""
+    """Show an architecture's config, size and capabilities, or a pretrained model's card."""
     import json
 
     from genae.factory import create, pretrained_folder, resolve_pretrained
     from genae.hub import CARD_NAME
     from genae.registry import REGISTRY
 
-    if REGISTRY.canonical(name) in REGISTRY.models:
-        spec = REGISTRY.model_spec(name)
+    spec = REGISTRY.find_model(name)
+    if spec is not None:
         model = create(name, device="meta")
         click.echo(f"architecture: {spec.name} (plugin {spec.plugin})")
         if spec.description:
             click.echo(spec.description)
+        click.echo(f"parameters: {sum(p.numel() for p in model.parameters()):,} (default config)")
         click.echo(f"capabilities: {json.dumps(model.capabilities())}")
         click.echo(f"recipe: {spec.recipe or '(none: not trainable with genae train)'}")
+        weights = [s.name for s in REGISTRY.weights_of(spec.name)]
+        click.echo(f"pretrained: {', '.join(weights) or '(none)'}")
         click.echo("default config:\n" + model.config.to_json())
         return
     spec_p = resolve_pretrained(name)
+    available, status = spec_p.availability()
     click.echo(f"pretrained: {spec_p.name} -> architecture {spec_p.architecture} (plugin {spec_p.plugin})")
-    click.echo(f"source: {spec_p.source or _source_of(spec_p)}")
-    if spec_p.package_files:
+    click.echo(f"source: {spec_p.source or status}")
+    if spec_p.package_files and available:
         click.echo((pretrained_folder(spec_p) / CARD_NAME).read_text(encoding="utf-8"))
+    elif not available:
+        click.echo(f"status: {status}")
 
 
 @cli.command("push")
@@ -319,22 +349,6 @@ def _parse_range(text: str) -> str | tuple[int, int]:
     return text
 
 
-def _describe_architecture(name: str) -> tuple[str, str]:
-    """Parameter count and resolution of the default config, built on the meta device (no memory)."""
-    from genae.factory import create
-
-    try:
-        model = create(name, device="meta")
-    except Exception as error:  # noqa: BLE001 - a broken model shows as such in the table
-        return f"error: {type(error).__name__}", "-"
-    params = sum(p.numel() for p in model.parameters())
-    return f"{params / 1e6:.2f}M", str(model.resolution)
-
-
-def _source_of(spec: Any) -> str:
-    return spec.package_files and "bundled" or spec.hf_repo and f"hf-hub:{spec.hf_repo}" or "resolver"
-
-
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
     for row in (header, tuple("-" * w for w in widths), *rows):
@@ -354,8 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except click.UsageError as error:
+        where = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+        click.echo(f"error: {error.format_message()}{where}", err=True)
+        return error.exit_code
     except click.ClickException as error:
-        error.show()
+        click.echo(f"error: {error.format_message()}", err=True)
         return error.exit_code
     except click.exceptions.Exit as done:
         return done.exit_code

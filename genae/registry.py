@@ -4,6 +4,15 @@ Plugins are found through the ``genae.plugins`` entry-point group. Each entry po
 ``register(registry)`` function that adds *specs*: cheap descriptions whose heavy parts (the model class,
 the recipe, click commands) are ``"module:attr"`` strings imported only when used. So ``import genae``
 and ``genae list`` never import a plugin's torch code.
+
+Rules that keep one plugin from breaking another:
+
+- names are case-insensitive (stored lower-case) and may not contain ``:``;
+- a plugin registers atomically: if its ``register`` raises, none of its names stay registered;
+- built-in plugins load first, then third-party ones by entry-point name; when a plugin registers a name that
+  an earlier one already holds, the earlier one keeps it, the clash is reported once (naming both plugins)
+  and the newcomer's model stays reachable as ``plugin:name`` (every spec is reachable that way);
+- a pretrained weight is an (architecture, tag) pair: names resolve by those pairs, never by string prefixes.
 """
 
 from __future__ import annotations
@@ -11,18 +20,21 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import importlib.resources
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 ENTRY_POINT_GROUP = "genae.plugins"
+BUILTIN_DISTRIBUTION = "genae"
 
 
 class RegistryError(LookupError):
-    """A name that does not resolve, or two plugins claiming one name."""
+    """A name that does not resolve, or two registrations claiming one name."""
 
 
 def import_object(target: str | Callable[..., Any]) -> Any:
@@ -38,6 +50,16 @@ def import_object(target: str | Callable[..., Any]) -> Any:
     return obj
 
 
+def normalise_name(kind: str, name: object) -> str:
+    """The registry key of ``name``: lower-case, stripped; ``:`` is reserved for ``plugin:name``."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{kind} name must be a non-empty string, got {name!r}")
+    key = name.strip().lower()
+    if ":" in key or any(c.isspace() for c in key):
+        raise ValueError(f"{kind} name {name!r} may not contain ':' or whitespace")
+    return key
+
+
 @dataclass
 class ModelSpec:
     """An architecture: how to build it, train it, and what it is."""
@@ -49,6 +71,13 @@ class ModelSpec:
     recipe: str | Callable[..., Any] | None = None  # "module:Class" of its training Recipe
     description: str = ""
 
+    def __post_init__(self) -> None:
+        self.name = normalise_name("model", self.name)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.plugin}:{self.name}"
+
     def model_class(self) -> Any:
         return import_object(self.model)
 
@@ -59,7 +88,9 @@ class PretrainedSpec:
 
     Exactly one source: ``package_files`` (``"package:relative/dir"`` inside an installed package),
     ``hf_repo`` (``"org/repo[@revision]"``) or ``resolver`` (``"module:function"`` called with the spec,
-    returning a folder; used for weights that must be downloaded and converted).
+    returning a folder; used for weights that must be downloaded and converted). The *tag* is what the name
+    adds to the architecture (``vae-adain-fashion-mnist-32`` = ``vae-adain`` + ``fashion-mnist-32``); the first
+    weights registered for an architecture are its default (``genae.create(arch, pretrained=True)``).
     """
 
     name: str
@@ -75,11 +106,45 @@ class PretrainedSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
+        self.name = normalise_name("pretrained", self.name)
+        self.architecture = normalise_name("architecture", self.architecture)
+        self.dataset = self.dataset.strip().lower()
         given = [s for s in (self.package_files, self.hf_repo, self.resolver) if s]
         if len(given) != 1:
             raise ValueError(
                 f"pretrained {self.name!r}: give exactly one of package_files, hf_repo, resolver"
             )
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.plugin}:{self.name}"
+
+    @property
+    def tag(self) -> str:
+        prefix = self.architecture + "-"
+        return self.name[len(prefix):] if self.name.startswith(prefix) else self.name
+
+    def packaged_folder(self) -> Any:
+        """The packaged folder (an importlib.resources Traversable); imports the package, never torch."""
+        if not self.package_files:
+            raise ValueError(f"pretrained {self.name!r} is not packaged")
+        package, _, relative = self.package_files.partition(":")
+        return importlib.resources.files(package).joinpath(relative)
+
+    def availability(self) -> tuple[bool, str]:
+        """``(usable now, how)``: packaged files are checked on disk; Hub and resolver weights load on demand."""
+        if self.package_files:
+            try:
+                folder = self.packaged_folder()
+            except ModuleNotFoundError as error:
+                return False, f"missing: package {error.name!r} is not installed"
+            absent = [f for f in ("config.json", "model.safetensors") if not folder.joinpath(f).is_file()]
+            if absent:
+                return False, f"missing: the installed package has no {' or '.join(absent)} for it"
+            return True, "bundled"
+        if self.hf_repo:
+            return True, f"hf-hub:{self.hf_repo} (downloaded on first use)"
+        return True, "fetched and converted on first use"
 
 
 @dataclass
@@ -87,6 +152,24 @@ class CommandSpec:
     name: str
     command: str | Callable[..., Any]  # "module:attr" of a click.Command
     plugin: str = "user"
+
+    def __post_init__(self) -> None:
+        self.name = ".".join(normalise_name("command", part) for part in str(self.name).split("."))
+
+
+@dataclass
+class PluginInfo:
+    """Where a plugin came from (recorded in saved models) and whether it loaded."""
+
+    name: str
+    target: str
+    distribution: str | None = None
+    version: str | None = None
+    error: str | None = None
+
+    @property
+    def builtin(self) -> bool:
+        return self.distribution == BUILTIN_DISTRIBUTION
 
 
 class Registry:
@@ -98,115 +181,264 @@ class Registry:
         self.pretrained: dict[str, PretrainedSpec] = {}
         self.aliases: dict[str, str] = {}
         self.commands: dict[str, CommandSpec] = {}
-        self.failed_plugins: dict[str, str] = {}
+        #: Specs that lost a name clash, reachable only as ``plugin:name``.
+        self.shadowed: dict[str, ModelSpec | PretrainedSpec] = {}
+        self.plugins: dict[str, PluginInfo] = {}
+        #: One line per clash or plugin failure; each is warned once, when its plugin loads.
+        self.problems: list[str] = []
         self._discovered = False
         self._lock = threading.RLock()
-        self._current_plugin = "user"
+        self._current_plugin: str | None = None
+
+    @property
+    def failed_plugins(self) -> dict[str, str]:
+        return {name: info.error for name, info in self.plugins.items() if info.error}
 
     # -- discovery ----------------------------------------------------------------------------------
     def discover(self, force: bool = False) -> None:
-        """Run every plugin's ``register`` once. A broken plugin warns and is skipped."""
+        """Run every plugin's ``register`` once: genae's own plugins first, then the others by name."""
         with self._lock:
             if self._discovered and not force:
                 return
             self._discovered = True
-            for entry_point in sorted(metadata.entry_points(group=self.group), key=lambda e: e.name):
-                self.load_plugin(entry_point.name, entry_point.value)
+            entries = {}
+            for entry_point in metadata.entry_points(group=self.group):
+                dist = getattr(entry_point, "dist", None)
+                dist_name = dist.metadata["Name"] if dist is not None else None
+                entries.setdefault(entry_point.name, (entry_point, dist_name, dist.version if dist else None))
+            order = sorted(entries.values(), key=lambda e: (e[1] != BUILTIN_DISTRIBUTION, e[0].name))
+            for entry_point, dist_name, version in order:
+                self.load_plugin(entry_point.name, entry_point.value, distribution=dist_name, version=version)
 
-    def load_plugin(self, plugin: str, target: str | Callable[..., Any]) -> None:
-        try:
-            register = import_object(target)
-            previous, self._current_plugin = self._current_plugin, plugin
+    def load_plugin(
+        self,
+        plugin: str,
+        target: str | Callable[..., Any],
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> bool:
+        """Run one plugin's ``register``; all of its names register, or (if it raises) none. True if it loaded."""
+        info = PluginInfo(plugin, target if isinstance(target, str) else repr(target), distribution, version)
+        with self._lock:
+            self.plugins[plugin] = info
+            reported = len(self.problems)
             try:
-                register(self)
-            finally:
-                self._current_plugin = previous
-        except RegistryError:
+                with self._transaction(), self._as_plugin(plugin):
+                    import_object(target)(self)
+            except Exception as error:  # noqa: BLE001 - any plugin failure must not break the others
+                info.error = f"{type(error).__name__}: {error}"
+                self.problems.append(
+                    f"genae plugin {plugin!r} ({info.target}) failed to load and none of its names were "
+                    f"registered: {info.error}"
+                )
+            for message in self.problems[reported:]:
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
+            return info.error is None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        tables = (self.models, self.pretrained, self.aliases, self.commands, self.shadowed)
+        saved = [dict(t) for t in tables]
+        problems = len(self.problems)
+        try:
+            yield
+        except BaseException:
+            for table, before in zip(tables, saved):
+                table.clear()
+                table.update(before)
+            del self.problems[problems:]
             raise
-        except Exception as error:  # noqa: BLE001 - any plugin failure must not break the others
-            self.failed_plugins[plugin] = f"{type(error).__name__}: {error}"
-            warnings.warn(
-                f"genae plugin {plugin!r} ({target}) failed to load and was skipped: "
-                f"{type(error).__name__}: {error}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+
+    @contextmanager
+    def _as_plugin(self, plugin: str) -> Iterator[None]:
+        previous, self._current_plugin = self._current_plugin, plugin
+        try:
+            yield
+        finally:
+            self._current_plugin = previous
 
     # -- adding -------------------------------------------------------------------------------------
-    def _claim(self, kind: str, name: str, table: dict[str, Any], plugin: str) -> None:
-        if not name or not isinstance(name, str):
-            raise ValueError(f"{kind} name must be a non-empty string, got {name!r}")
-        owner = None
-        if name in table:
-            owner = table[name].plugin
-        elif kind in ("model", "pretrained") and name in self.aliases:
-            owner = f"alias of {self.aliases[name]}"
-        if owner is not None:
-            raise RegistryError(
-                f"{kind} name {name!r} is registered twice: by plugin {owner!r} and by plugin {plugin!r}"
-            )
+    def _owner_of(self, key: str) -> str | None:
+        """Who holds ``key`` among model, pretrained and alias names (they share one namespace)."""
+        if key in self.models:
+            return f"plugin {self.models[key].plugin!r}"
+        if key in self.pretrained:
+            return f"plugin {self.pretrained[key].plugin!r}"
+        if key in self.aliases:
+            return f"an alias of {self.aliases[key]!r}"
+        return None
+
+    def _stamp(self, spec: Any) -> None:
+        if spec.plugin == "user" and self._current_plugin:
+            spec.plugin = self._current_plugin
+
+    def _claim(self, kind: str, spec: ModelSpec | PretrainedSpec, table: dict[str, Any]) -> bool:
+        """True if ``spec.name`` is free. A clash during plugin discovery with another plugin's name is
+        reported and the spec shadowed (reachable as ``plugin:name``); any other clash is an error."""
+        owner = self._owner_of(spec.name)
+        if owner is None:
+            return True
+        same_plugin = owner == f"plugin {spec.plugin!r}"
+        if self._current_plugin is None or same_plugin:
+            raise RegistryError(f"{kind} name {spec.name!r} is registered twice: by {owner} and by plugin "
+                                f"{spec.plugin!r}")
+        self.shadowed[spec.qualified_name] = spec
+        self.problems.append(
+            f"genae plugin {spec.plugin!r} registers {kind} {spec.name!r}, already registered by {owner}: "
+            f"the first keeps {spec.name!r}; plugin {spec.plugin!r}'s is reachable as {spec.qualified_name!r}"
+        )
+        return False
 
     def add_model(self, spec: ModelSpec) -> ModelSpec:
         with self._lock:
-            if spec.plugin == "user":
-                spec.plugin = self._current_plugin
-            self._claim("model", spec.name, self.models, spec.plugin)
-            self.models[spec.name] = spec
+            self._stamp(spec)
+            if self._claim("model", spec, self.models):
+                self.models[spec.name] = spec
             return spec
 
     def add_pretrained(self, spec: PretrainedSpec) -> PretrainedSpec:
         with self._lock:
-            if spec.plugin == "user":
-                spec.plugin = self._current_plugin
-            self._claim("pretrained", spec.name, self.pretrained, spec.plugin)
-            for alias in spec.aliases:
-                self.add_alias(alias, spec.name)
-            self.pretrained[spec.name] = spec
+            self._stamp(spec)
+            if self._claim("pretrained", spec, self.pretrained):
+                self.pretrained[spec.name] = spec
+                for alias in spec.aliases:
+                    self.add_alias(alias, spec.name)
             return spec
 
     def add_alias(self, alias: str, target: str) -> None:
         with self._lock:
-            if alias in self.models or alias in self.pretrained:
-                raise RegistryError(f"alias {alias!r} collides with a registered name")
-            if alias in self.aliases and self.aliases[alias] != target:
-                raise RegistryError(
-                    f"alias {alias!r} is registered twice: for {self.aliases[alias]!r} and for {target!r}"
-                )
-            self.aliases[alias] = target
+            key, target = normalise_name("alias", alias), normalise_name("alias target", target)
+            if self.aliases.get(key) == target:
+                return
+            owner = self._owner_of(key)
+            if owner is None:
+                self.aliases[key] = target
+            elif self._current_plugin is None:
+                raise RegistryError(f"alias {alias!r} for {target!r} is registered twice: {alias!r} is {owner}")
+            else:
+                self.problems.append(f"genae plugin {self._current_plugin!r}: alias {alias!r} for {target!r} is not "
+                             f"added, {alias!r} is already {owner}")
 
     def add_command(self, spec: CommandSpec) -> None:
         with self._lock:
-            if spec.plugin == "user":
-                spec.plugin = self._current_plugin
-            self._claim("command", spec.name, self.commands, spec.plugin)
-            self.commands[spec.name] = spec
+            self._stamp(spec)
+            if spec.name not in self.commands:
+                self.commands[spec.name] = spec
+            elif self._current_plugin is None or self.commands[spec.name].plugin == spec.plugin:
+                raise RegistryError(f"command {spec.name!r} is registered twice: by plugin "
+                                    f"{self.commands[spec.name].plugin!r} and by plugin {spec.plugin!r}")
+            else:
+                self.problems.append(f"genae plugin {spec.plugin!r}: command {spec.name!r} is not added, plugin "
+                             f"{self.commands[spec.name].plugin!r} already has it")
 
     # -- lookup -------------------------------------------------------------------------------------
     def canonical(self, name: str) -> str:
+        """The registry key for a name or alias (case-insensitive); ``plugin:name`` is returned as given."""
         self.discover()
-        return self.aliases.get(name, name)
+        key = str(name).strip().lower()
+        return self.aliases.get(key, key)
+
+    def _qualified(self, key: str, table: dict[str, Any], kind: type) -> Any:
+        """``plugin:name``: the plugin's own spec, whether it holds the plain name or lost it in a clash."""
+        plugin, _, name = key.partition(":")
+        spec = table.get(self.aliases.get(name, name))
+        if spec is not None and spec.plugin == plugin:
+            return spec
+        shadowed = self.shadowed.get(key)
+        return shadowed if isinstance(shadowed, kind) else None
+
+    def find_model(self, name: str) -> ModelSpec | None:
+        key = self.canonical(name)
+        spec = self._qualified(key, self.models, ModelSpec) if ":" in key else self.models.get(key)
+        return spec
+
+    def find_pretrained(self, name: str) -> PretrainedSpec | None:
+        """Weights by exact name, alias or ``plugin:name``; else by an (architecture, dataset) pair such as
+        ``vae-adain-fashion-mnist`` when exactly one resolution exists. Never by a bare prefix."""
+        key = self.canonical(name)
+        spec = self._qualified(key, self.pretrained, PretrainedSpec) if ":" in key else self.pretrained.get(key)
+        if spec is not None:
+            return spec
+        pairs = [s for s in self.pretrained.values()
+                 if key.startswith(s.architecture + "-") and key[len(s.architecture) + 1:] == s.dataset]
+        return pairs[0] if len(pairs) == 1 else None
 
     def model_spec(self, name: str) -> ModelSpec:
-        self.discover()
-        key = self.canonical(name)
-        if key not in self.models:
-            raise RegistryError(self.unknown_message("model", name, list(self.models) + list(self.aliases)))
-        return self.models[key]
+        spec = self.find_model(name)
+        if spec is not None:
+            return spec
+        weights = self.find_pretrained(name)
+        if weights is not None:
+            raise RegistryError(
+                f"{name!r} names pretrained weights of architecture {weights.architecture!r}: use "
+                f"genae.load({weights.name!r}) or genae.create({weights.name!r}, pretrained=True); "
+                f"genae.create({weights.architecture!r}) builds a fresh model"
+            )
+        raise RegistryError(self.unknown_message("model", name, [*self.models, *self.aliases]))
 
-    def pretrained_spec(self, name: str) -> PretrainedSpec:
-        self.discover()
-        key = self.canonical(name)
-        if key not in self.pretrained:
-            raise RegistryError(self.unknown_message("pretrained model", name, list(self.pretrained)))
-        return self.pretrained[key]
+    def weights_of(self, architecture: str) -> list[PretrainedSpec]:
+        """The pretrained specs of one architecture, in registration order (the first is its default)."""
+        key = self.canonical(architecture)
+        return [s for s in self.pretrained.values() if s.architecture == key]
+
+    def pretrained_for(self, name: str, dataset: str | None = None) -> PretrainedSpec:
+        """``name`` as weights: weights names resolve as themselves; an architecture (or alias) resolves to its
+        weights for ``dataset`` (its default when ``dataset`` is None). Errors list what exists."""
+        spec = self.find_pretrained(name)
+        if spec is not None:
+            return spec
+        model = self.find_model(name)
+        if model is None:
+            raise RegistryError(self.unknown_message(
+                "model or pretrained name", name, [*self.models, *self.pretrained, *self.aliases]))
+        weights = self.weights_of(model.name)
+        have = ", ".join(f"{s.name} ({s.dataset or 'dataset unknown'})" for s in weights) or "none"
+        if dataset is None:
+            if not weights:
+                raise RegistryError(f"architecture {model.name!r} has no pretrained weights registered")
+            return weights[0]
+        on_data = [s for s in weights if s.dataset == dataset.strip().lower()]
+        if len(on_data) == 1:
+            return on_data[0]
+        if on_data:
+            raise RegistryError(f"{name!r} has several pretrained weights for {dataset!r}: "
+                                f"{', '.join(s.name for s in on_data)}; pick one")
+        on_dataset = ", ".join(s.name for s in self.pretrained.values() if s.dataset == dataset.strip().lower())
+        raise RegistryError(f"architecture {name!r} has no pretrained weights for dataset {dataset!r}; "
+                            f"weights of {model.name!r}: {have}; weights for {dataset!r}: {on_dataset or 'none'}")
+
+    def model_for_folder(self, architecture: str, plugin: str | None,
+                         distribution: dict[str, Any] | None = None) -> ModelSpec:
+        """The spec that rebuilds a saved model: its plugin's own architecture first (it may be shadowed)."""
+        if plugin:
+            spec = self.find_model(f"{plugin}:{architecture}")
+            if spec is not None:
+                return spec
+        spec = self.find_model(architecture)
+        if spec is not None:
+            return spec
+        dist = (distribution or {}).get("name")
+        if plugin and plugin not in self.plugins and dist:
+            version = (distribution or {}).get("version")
+            raise RegistryError(
+                f"architecture {architecture!r} comes from plugin {plugin!r} of the package {dist!r}"
+                f"{f' {version}' if version else ''}, which is not installed: pip install {dist}"
+            )
+        if plugin and plugin in self.failed_plugins:
+            raise RegistryError(f"architecture {architecture!r} comes from plugin {plugin!r}, which failed to "
+                                f"load: {self.failed_plugins[plugin]}")
+        where = f" (saved from plugin {plugin!r}, which is not installed)" if plugin and plugin not in self.plugins \
+            else ""
+        raise RegistryError(self.unknown_message(f"model{where}", architecture, list(self.models)))
 
     def list_models(self, pattern: str = "*", pretrained: bool = False) -> list[str]:
         self.discover()
         names = self.pretrained if pretrained else self.models
+        pattern = pattern.lower()
         return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
     def unknown_message(self, kind: str, name: str, candidates: list[str]) -> str:
-        close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
+        close = difflib.get_close_matches(str(name).lower(), candidates, n=5, cutoff=0.5)
         hint = f"; did you mean: {', '.join(close)}?" if close else ""
         failed = (
             f" (plugins that failed to load: {', '.join(sorted(self.failed_plugins))})"

@@ -33,8 +33,53 @@ def test_list_shows_table(runner, toy_name):
     result = runner.invoke(cli, ["list", "to*"])
     assert result.exit_code == 0, result.output
     header, _, row = result.output.splitlines()[:3]
-    assert header.split() == ["name", "plugin", "parameters", "resolution", "pretrained"]
-    assert row.split()[:2] == ["toy", "tests"] and row.split()[3] == "16"
+    assert header.split() == ["name", "plugin", "pretrained", "tags", "description"]
+    assert row.split()[:2] == ["toy", "tests"]
+
+
+def test_help_and_list_import_no_torch():
+    code = ("import sys; from genae.cli import main; main(['--help']); main(['list']); main(['list', '--pretrained']);"
+            "print('torch' in sys.modules, sorted(m for m in sys.modules if m.startswith('genae_plugins.')"
+            " and m.count('.') > 1))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "False []"
+
+
+def test_list_pretrained_tells_missing_files(runner, toy_name):
+    from genae.registry import PretrainedSpec
+
+    if "toy-unshipped-16" not in REGISTRY.pretrained:
+        REGISTRY.add_pretrained(PretrainedSpec("toy-unshipped-16", "toy", dataset="unshipped",
+                                               package_files="genae.testing:pretrained/toy-unshipped-16"))
+    result = runner.invoke(cli, ["list", "--pretrained", "*-16"])
+    rows = {line.split()[0]: line for line in result.output.splitlines()[2:]}
+    assert "missing: the installed package has no config.json or model.safetensors" in rows["toy-unshipped-16"]
+    bundled = runner.invoke(cli, ["list", "--pretrained", "vae-fashion-mnist-32"]).output.splitlines()[2]
+    assert bundled.split()[-1] == "bundled"
+    with pytest.raises(FileNotFoundError, match="toy-unshipped-16.*missing"):
+        genae.load("toy-unshipped-16")
+
+
+def test_usage_errors_are_one_line(capsys):
+    assert main(["list", "--bogus"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: No such option '--bogus'. (see `genae list --help`)"]
+    assert main(["nosuchcommand"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_failed_plugin_is_reported_once_by_list(tmp_path):
+    (tmp_path / "genae_broken_demo").mkdir()
+    (tmp_path / "genae_broken_demo" / "__init__.py").write_text("def register(registry):\n    raise ImportError('no libfoo')\n")
+    dist = tmp_path / "genae_broken_demo-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: genae-broken-demo\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[genae.plugins]\nbroken = genae_broken_demo:register\n")
+    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); from genae.cli import main; sys.exit(main(['list']))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "vae" in out.stdout
+    assert [line for line in out.stderr.splitlines() if "no libfoo" in line] == [out.stderr.strip()]
 
 
 def test_info_architecture(runner, toy_name):

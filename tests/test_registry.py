@@ -4,6 +4,7 @@ import textwrap
 import warnings
 
 import pytest
+import torch
 
 import genae
 from genae.registry import ModelSpec, PretrainedSpec, Registry, RegistryError
@@ -36,25 +37,89 @@ def test_list_models_patterns(toy_name):
     assert genae.list_models("zzz*") == []
 
 
-def test_two_plugins_registering_one_name_names_both():
+def test_clash_is_reported_once_first_keeps_name_newcomer_reachable_qualified():
     registry = Registry(group="genae.none")
-    registry.load_plugin("first", lambda r: r.add_model(ModelSpec("same", "x:y")))
-    with pytest.raises(RegistryError, match="'first'.*'second'"):
-        registry.load_plugin("second", lambda r: r.add_model(ModelSpec("same", "x:y")))
+    registry.load_plugin("first", lambda r: r.add_model(ModelSpec("same", "x:first")))
+
+    def second(r):
+        r.add_model(ModelSpec("same", "x:second"))
+        r.add_model(ModelSpec("other", "x:other"))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert registry.load_plugin("second", second)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "'second'" in messages[0] and "'first'" in messages[0], messages
+    assert "'second:same'" in messages[0] and registry.problems == messages
+    assert registry.model_spec("same").model == "x:first"
+    assert registry.model_spec("second:same").model == "x:second"
+    assert registry.model_spec("first:same").model == "x:first"
+    assert registry.model_spec("other").plugin == "second"
+    assert registry.list_models() == ["other", "same"]
 
 
-def test_broken_plugin_warns_and_others_still_work():
+def test_clash_inside_one_plugin_or_at_run_time_is_an_error():
+    registry = Registry(group="genae.none")
+    with pytest.warns(RuntimeWarning, match="'twice'.*registered twice"):
+        registry.load_plugin("twice", lambda r: [r.add_model(ModelSpec("a", "x:y")) for _ in range(2)])
+    assert registry.list_models() == []
+    registry.add_model(ModelSpec("a", "x:y", plugin="mine"))
+    with pytest.raises(RegistryError, match="'mine'.*'user'"):
+        registry.add_model(ModelSpec("A", "x:z"))
+
+
+def test_failed_plugin_registers_nothing_and_is_reported_once():
     registry = Registry(group="genae.none")
 
-    def broken(_registry):
-        raise ImportError("needs libfoo")
+    def half(r):
+        r.add_model(ModelSpec("half-a", "x:y"))
+        r.add_pretrained(PretrainedSpec("half-a-data-8", "half-a", resolver="x:y", aliases=("half-alias",)))
+        raise RuntimeError("crashed after two names")
 
-    with pytest.warns(RuntimeWarning, match="'broken'.*needs libfoo"):
-        registry.load_plugin("broken", broken)
-    registry.load_plugin("fine", lambda r: r.add_model(ModelSpec("ok", "genae.testing.toy:ToyAutoencoder")))
-    assert registry.list_models() == ["ok"]
-    with pytest.raises(RegistryError, match="plugins that failed to load: broken"):
-        registry.model_spec("missing")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not registry.load_plugin("half", half)
+    assert len(caught) == 1 and "none of its names were registered" in str(caught[0].message)
+    assert registry.list_models() == [] and registry.list_models(pretrained=True) == []
+    assert registry.aliases == {} and registry.failed_plugins == {"half": "RuntimeError: crashed after two names"}
+    with pytest.raises(RegistryError, match="unknown model 'half-a'"):
+        registry.model_spec("half-a")
+
+
+def test_names_are_case_insensitive_and_colon_is_reserved():
+    registry = Registry(group="genae.none")
+    registry.add_model(ModelSpec("My-AE", "x:y"))
+    assert registry.list_models() == ["my-ae"] and registry.model_spec("MY-ae").name == "my-ae"
+    assert registry.list_models("MY-*") == ["my-ae"]
+    with pytest.raises(ValueError, match="may not contain ':'"):
+        ModelSpec("a:b", "x:y")
+
+
+def test_weights_resolve_by_architecture_and_dataset_pairs_not_prefixes():
+    registry = Registry(group="genae.none")
+    registry.add_model(ModelSpec("vae", "x:y"))
+    registry.add_model(ModelSpec("vae-adain", "x:y"))
+    registry.add_pretrained(PretrainedSpec("vae-adain-fashion-mnist-32", "vae-adain", dataset="fashion-mnist",
+                                           resolver="x:y"))
+    assert registry.find_pretrained("VAE-ADAIN-fashion-mnist").name == "vae-adain-fashion-mnist-32"
+    assert registry.find_pretrained("vae-adain-fashion") is None          # no prefix guessing
+    assert registry.weights_of("vae") == []
+    with pytest.raises(RegistryError, match="'vae' has no pretrained weights registered"):
+        registry.pretrained_for("vae")
+    with pytest.raises(RegistryError, match="no pretrained weights for dataset 'fashion-mnist'; weights of 'vae': none"):
+        registry.pretrained_for("vae", "fashion-mnist")
+    assert registry.pretrained_for("vae-adain", "Fashion-MNIST").name == "vae-adain-fashion-mnist-32"
+    with pytest.raises(RegistryError, match="names pretrained weights.*genae.load.*pretrained=True"):
+        registry.model_spec("vae-adain-fashion-mnist-32")
+
+
+def test_packaged_weights_whose_files_are_missing_are_not_available():
+    present = PretrainedSpec("p", "a", package_files="genae_plugins.baselines:pretrained/vae-fashion-mnist-32")
+    absent = PretrainedSpec("q", "a", package_files="genae_plugins.baselines:pretrained/not-shipped")
+    gone = PretrainedSpec("r", "a", package_files="genae_no_such_package:weights")
+    assert present.availability() == (True, "bundled")
+    assert absent.availability()[0] is False and "model.safetensors" in absent.availability()[1]
+    assert gone.availability() == (False, "missing: package 'genae_no_such_package' is not installed")
 
 
 def test_aliases_resolve_in_registry():
@@ -73,17 +138,39 @@ def test_pretrained_spec_needs_exactly_one_source():
         PretrainedSpec("a", "b", hf_repo="o/r", package_files="p:d")
 
 
-def test_pretrained_prefix_and_architecture_errors(toy_name, tmp_path):
+def test_pretrained_names_and_architecture_errors(toy_name, tmp_path):
     from genae.factory import resolve_pretrained
     from genae.registry import REGISTRY
 
     model = genae.create(toy_name)
     model.save_pretrained(tmp_path / "w")
     if "toy-demo-16" not in REGISTRY.pretrained:
-        REGISTRY.add_pretrained(PretrainedSpec("toy-demo-16", "toy", resolver=lambda spec: tmp_path / "w"))
+        REGISTRY.add_pretrained(PretrainedSpec("toy-demo-16", "toy", dataset="demo", resolver=lambda spec: tmp_path / "w"))
     assert resolve_pretrained("toy-demo").name == "toy-demo-16"
-    with pytest.raises(RegistryError, match="is an architecture, not pretrained weights"):
+    assert resolve_pretrained("TOY-DEMO-16").name == "toy-demo-16"
+    with pytest.raises(RegistryError, match="is an architecture, not pretrained weights.*pretrained=True"):
         resolve_pretrained("toy")
+
+
+def test_bundled_names_resolve_like_a_user_types_them():
+    """The newcomer's cases: create('VAE'), load('vae'), create(weights name), pretrained=True, bench aliases."""
+    from genae.bench.runner import resolve_model_name
+
+    assert genae.create("VAE", latent_dim=8).architecture == "vae"
+    with pytest.raises(RegistryError, match="'vae' is an architecture") as error:
+        genae.load("vae")
+    assert "vae-adain" not in str(error.value) and "vae-fashion-mnist-32" in str(error.value)
+    with pytest.raises(RegistryError, match=r"genae.load\('automodulator-fashion-mnist-32'\)"):
+        genae.create("automodulator-fashion-mnist-32")
+    weights = genae.create("vae", pretrained=True)
+    assert weights.card["load_name"] == "vae-fashion-mnist-32"
+    same = genae.load("vae-fashion-mnist-32")
+    assert all(torch.equal(v, same.state_dict()[k]) for k, v in weights.state_dict().items())
+    with pytest.raises(ValueError, match="overrides"):
+        genae.create("vae", pretrained=True, latent_dim=4)
+    assert resolve_model_name("automod", "fashion-mnist") == "automodulator-fashion-mnist-32"
+    assert resolve_model_name("AutoMod", "Fashion-MNIST") == "automodulator-fashion-mnist-32"
+    assert resolve_model_name("vae-adain", "fashion-mnist") == "vae-adain-fashion-mnist-32"
 
 
 def test_import_genae_is_light():
@@ -104,36 +191,68 @@ def test_list_models_does_not_import_plugin_model_code():
     assert out.strip() == "[]"
 
 
-def test_third_party_plugin_via_entry_points(tmp_path):
-    """A stranger's package with its own dist-info entry point is discovered, created, saved and loaded."""
-    package = tmp_path / "genae_thirdparty_demo"
-    package.mkdir()
-    (package / "__init__.py").write_text(textwrap.dedent("""
-        from genae.registry import ModelSpec
-
-        def register(registry):
-            registry.add_model(ModelSpec("thirdparty-ae", "genae.testing.toy:ToyAutoencoder",
-                                         defaults={"width": 4}, description="a plugin from outside"))
-    """))
-    dist = tmp_path / "genae_thirdparty_demo-1.0.dist-info"
+def _install_fake_plugin(root, package, distribution, entry_name, register_body):
+    """A stranger's package with its own dist-info entry point, importable once ``root`` is on sys.path."""
+    (root / package).mkdir(parents=True)
+    (root / package / "__init__.py").write_text(
+        "from genae.registry import ModelSpec\n\ndef register(registry):\n" + textwrap.indent(register_body, "    "))
+    dist = root / f"{distribution.replace('-', '_')}-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: genae-thirdparty-demo\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[genae.plugins]\nthirdparty = genae_thirdparty_demo:register\n")
-    code = textwrap.dedent(f"""
-        import sys, warnings
-        sys.path.insert(0, {str(tmp_path)!r})
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[genae.plugins]\n{entry_name} = {package}:register\n")
+
+
+def _python(code, *paths):
+    prelude = "import sys, warnings\n" + "".join(f"sys.path.insert(0, {str(p)!r})\n" for p in paths)
+    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True)
+
+
+def test_third_party_plugin_via_entry_points(tmp_path):
+    """Discovered, created, saved (with its distribution recorded) and loaded; without it, the error names it."""
+    _install_fake_plugin(tmp_path / "site", "genae_thirdparty_demo", "genae-thirdparty-demo", "thirdparty",
+                         'registry.add_model(ModelSpec("thirdparty-ae", "genae.testing.toy:ToyAutoencoder",\n'
+                         '                             defaults={"width": 4}, description="a plugin from outside"))\n')
+    saved = tmp_path / "saved"
+    out = _python(f"""
         warnings.simplefilter("ignore")
-        import genae
+        import genae, json
         assert "thirdparty-ae" in genae.list_models("*"), genae.list_models("*")
         model = genae.create("thirdparty-ae")
         assert model.plugin == "thirdparty" and model.config.width == 4
-        model.save_pretrained({str(tmp_path / "saved")!r})
-        again = genae.load({str(tmp_path / "saved")!r})
+        model.save_pretrained({str(saved)!r})
+        again = genae.load({str(saved)!r})
         print(type(again).__name__, again.architecture, again.plugin)
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        print(json.load(open({str(saved / "config.json")!r}))["distribution"])
+    """, tmp_path / "site")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["ToyAutoencoder", "thirdparty-ae", "thirdparty"]
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["ToyAutoencoder", "thirdparty-ae", "thirdparty"]
+    assert lines[1] == "{'name': 'genae-thirdparty-demo', 'version': '1.0'}"
+    missing = _python(f"import genae; genae.load({str(saved)!r})")
+    assert missing.returncode == 1
+    assert ("plugin 'thirdparty' of the package 'genae-thirdparty-demo' 1.0, which is not installed: "
+            "pip install genae-thirdparty-demo") in missing.stderr.splitlines()[-1]
+
+
+def test_impostor_plugin_cannot_take_builtin_names(tmp_path):
+    """A plugin sorting before genae's own that registers `vae`: genae's keeps it, the clash is one line."""
+    _install_fake_plugin(tmp_path / "site", "genae_impostor", "genae-impostor", "aaa-impostor",
+                         'registry.add_model(ModelSpec("vae", "genae.testing.toy:ToyAutoencoder"))\n'
+                         'registry.add_model(ModelSpec("impostor-ae", "genae.testing.toy:ToyAutoencoder"))\n')
+    out = _python("""
+        from genae.cli import main
+        code = main(["list"])
+        import genae
+        print("models", genae.create("vae", latent_dim=8).plugin, genae.create("aaa-impostor:vae").plugin,
+              genae.create("impostor-ae").plugin)
+        sys.exit(code)
+    """, tmp_path / "site")
+    assert out.returncode == 0, out.stderr
+    assert "models baselines aaa-impostor aaa-impostor" in out.stdout
+    rows = {line.split()[0]: line.split()[1] for line in out.stdout.splitlines()[2:] if line.strip()}
+    assert rows["vae"] == "baselines" and rows["impostor-ae"] == "aaa-impostor" and "automodulator" in rows
+    clash = [line for line in out.stderr.splitlines() if "'vae'" in line]
+    assert len(clash) == 1 and "'aaa-impostor'" in clash[0] and "'baselines'" in clash[0], out.stderr
 
 
 def test_register_model_as_decorator():

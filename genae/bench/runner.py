@@ -63,25 +63,16 @@ def resolve_model_name(name: str, data: str) -> str:
     Local folders and ``hf-hub:`` names are returned unchanged. An architecture without weights for the
     dataset is an error listing the weights that do exist.
     """
-    from genae.registry import REGISTRY
+    from genae.registry import REGISTRY, RegistryError
 
     if name.startswith("hf-hub:") or Path(name).exists() or "/" in name:
         return name
-    key = REGISTRY.canonical(name)
-    if key not in REGISTRY.models:
+    if REGISTRY.find_model(name) is None:
         return name
-    matches = sorted(s.name for s in REGISTRY.pretrained.values() if s.architecture == key and s.dataset == data)
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise ValueError(f"{name!r} has several pretrained weights for {data!r}: {', '.join(matches)}; pick one")
-    have = sorted(f"{s.name} ({s.dataset or 'dataset unknown'})" for s in REGISTRY.pretrained.values()
-                  if s.architecture == key)
-    on_data = sorted(s.name for s in REGISTRY.pretrained.values() if s.dataset == data)
-    raise ValueError(
-        f"architecture {name!r} has no pretrained weights for dataset {data!r}. Weights of {key!r}: "
-        f"{', '.join(have) or 'none'}. Weights for {data!r}: {', '.join(on_data) or 'none'}."
-    )
+    try:
+        return REGISTRY.pretrained_for(name, data).name
+    except RegistryError as error:
+        raise ValueError(str(error)) from None
 
 
 class _Settings:
