@@ -37,6 +37,8 @@ def save_pretrained(
     """Write the model folder. Weights first, config last: a folder with a config is complete."""
     from safetensors.torch import save_file
 
+    from genae.factory import provenance
+
     if not model.architecture:
         raise ValueError(
             "save_pretrained: the model has no registered architecture name; create it with genae.create"
@@ -53,6 +55,7 @@ def save_pretrained(
         "format": FORMAT,
         "architecture": model.architecture,
         "plugin": model.plugin,
+        **provenance(model),
         "genae_version": __version__,
         "config": model.config.to_dict(),
         "card": _jsonable_card(merged_card),
@@ -81,14 +84,14 @@ def load_folder(folder: str | Path, device: torch.device | str | None = None) ->
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from genae.factory import create
+    from genae.factory import build_saved
 
     folder = Path(folder)
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise ModelFolderError(f"{folder}: no {WEIGHTS_NAME}")
-    model = create(config["architecture"], **config["config"])
+    model = build_saved(config)
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError) as error:
@@ -124,7 +127,9 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def download_from_hub(repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None) -> Path:
+def download_from_hub(
+    repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None, token: str | bool | None = None
+) -> Path:
     """Fetch (or find in the standard cache) a model folder from the Hugging Face Hub."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
@@ -134,6 +139,7 @@ def download_from_hub(repo_id: str, revision: str | None = None, cache_dir: str 
             repo_id,
             revision=revision,
             cache_dir=cache_dir,
+            token=token,
             allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
             local_files_only=hub_offline(),
         )
