@@ -1,15 +1,18 @@
 """Training checkpoints: atomic, safe to load, and complete enough to resume bit-exactly.
 
 A checkpoint holds only tensors and plain Python containers, written with ``torch.save`` and read with
-``torch.load(weights_only=True)``, so loading one never runs code. Writing goes to a temporary file that
-replaces ``checkpoint.pt`` only once complete; the checkpoint it replaces is kept as
-``checkpoint.prev.pt``. A crash at any moment therefore leaves at least one complete checkpoint.
+``torch.load(weights_only=True)``, so loading one never runs code. Writing goes to a temporary file that is
+flushed to disk, then the current ``checkpoint.pt`` becomes ``checkpoint.prev.pt`` and the temporary file
+becomes ``checkpoint.pt`` (the folder is fsynced after the renames). A kill at any moment therefore leaves
+at least one complete checkpoint, and :func:`load_checkpoint` finds the newest complete one, including a
+flushed temporary file left by a kill between the two renames.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,11 +20,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from genae.io import atomic_path
+from genae.io import atomic_path, fsync_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 PREVIOUS_NAME = "checkpoint.prev.pt"
+TEMPORARY_PATTERN = f".{CHECKPOINT_NAME}.*.tmp"  # what genae.io.atomic_path names its staging files
 FORMAT = "genae-checkpoint/1"
+#: What the Trainer reads back on resume; a file without one of these is not a usable checkpoint.
+STATE_KEYS = (
+    "step", "images_seen", "wall_time_s", "seed", "architecture", "model_config", "model", "optimizers",
+    "scalers", "ema", "recipe", "recipe_modules", "data_order", "log_window", "rng",
+)
 
 
 class CheckpointError(RuntimeError):
@@ -32,39 +41,102 @@ def save_checkpoint(state: dict[str, Any], out_dir: str | Path) -> Path:
     """Write ``state`` as ``out_dir/checkpoint.pt``; the previous one becomes ``checkpoint.prev.pt``."""
     out_dir = Path(out_dir)
     path = out_dir / CHECKPOINT_NAME
+    remove_temporaries(out_dir)  # left by a killed run; this save supersedes them
     with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
+        fsync_path(tmp)  # complete on disk before the rename that retires the current checkpoint
         if path.exists():
             os.replace(path, out_dir / PREVIOUS_NAME)
     return path
 
 
-def load_checkpoint(out_dir: str | Path) -> dict[str, Any]:
-    """The newest readable checkpoint in ``out_dir`` (falling back to the previous one, with a warning)."""
+def remove_temporaries(out_dir: str | Path) -> None:
+    for stale in Path(out_dir).glob(TEMPORARY_PATTERN):
+        stale.unlink(missing_ok=True)
+
+
+def load_checkpoint(out_dir: str | Path, required: tuple[str, ...] = STATE_KEYS) -> dict[str, Any]:
+    """The newest complete checkpoint in ``out_dir``, with a warning when it is not ``checkpoint.pt``.
+
+    ``checkpoint.pt`` is the newest when it is complete; otherwise the highest step among the previous
+    checkpoint and any flushed temporary file (a kill between the two renames of a save) wins.
+    """
     out_dir = Path(out_dir)
-    problems = []
-    for name in (CHECKPOINT_NAME, PREVIOUS_NAME):
-        path = out_dir / name
-        if not path.is_file():
-            problems.append(f"{name}: missing")
-            continue
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 - any unreadable file falls back to the previous one
-            problems.append(f"{name}: unreadable ({type(error).__name__}: {error})")
-            continue
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            problems.append(f"{name}: not a {FORMAT} file")
-            continue
-        if problems:
-            warnings.warn(f"{out_dir}: using {name} ({'; '.join(problems)})", RuntimeWarning, stacklevel=2)
+    problems: list[str] = []
+    state = _read_complete(out_dir / CHECKPOINT_NAME, required, problems)
+    if state is not None:
         return state
-    raise CheckpointError(f"{out_dir}: no usable checkpoint ({'; '.join(problems)})")
+    best: tuple[Path, dict[str, Any]] | None = None
+    for path in [*sorted(out_dir.glob(TEMPORARY_PATTERN)), out_dir / PREVIOUS_NAME]:
+        candidate = _read_complete(path, required, problems)
+        if candidate is not None and (best is None or int(candidate["step"]) > int(best[1]["step"])):
+            best = (path, candidate)
+    if best is None:
+        raise CheckpointError(f"{out_dir}: no usable checkpoint ({'; '.join(problems)})")
+    warnings.warn(
+        f"{out_dir}: using {best[0].name} (step {best[1]['step']}): {'; '.join(problems)}", RuntimeWarning,
+        stacklevel=2,
+    )
+    return best[1]
+
+
+def _read_complete(path: Path, required: tuple[str, ...], problems: list[str]) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it is readable and complete; else None, with the reason in ``problems``."""
+    if not path.is_file():
+        problems.append(f"{path.name}: missing")
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file falls back to an older one
+        problems.append(f"{path.name}: unreadable ({type(error).__name__}: {error})")
+        return None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        problems.append(f"{path.name}: not a {FORMAT} file")
+        return None
+    missing = [key for key in required if key not in state]
+    if missing:
+        problems.append(f"{path.name}: incomplete (missing keys {missing})")
+        return None
+    return state
 
 
 def has_checkpoint(out_dir: str | Path) -> bool:
+    """True when ``out_dir`` holds anything :func:`load_checkpoint` would try (a run to resume)."""
     out_dir = Path(out_dir)
-    return (out_dir / CHECKPOINT_NAME).is_file() or (out_dir / PREVIOUS_NAME).is_file()
+    names = (CHECKPOINT_NAME, PREVIOUS_NAME)
+    return any((out_dir / name).is_file() for name in names) or any(out_dir.glob(TEMPORARY_PATTERN))
+
+
+def claim_output_folder(out_dir: str | Path, overwrite: bool, outputs: tuple[str, ...], remove: bool) -> None:
+    """Make sure a fresh run may write to ``out_dir``: it must be absent or empty unless ``overwrite``.
+
+    A folder holding a checkpoint is a run to resume; any other content may be a user's files, so a fresh
+    run never writes over it silently. With ``overwrite`` (and ``remove``: the writing rank) the earlier
+    run's ``outputs`` and checkpoints are deleted; other files are left alone.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} is a file, not an output folder")
+    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
+    if not entries:
+        return
+    if not overwrite:
+        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+        if has_checkpoint(out_dir):
+            reason = "already holds a checkpoint; resume it (resume=True / --resume)"
+        else:
+            reason = f"is not empty ({shown}) and holds no checkpoint to resume; empty it"
+        raise FileExistsError(
+            f"{out_dir} {reason}, choose another output folder, or overwrite it (overwrite=True / --overwrite)"
+        )
+    if remove:
+        remove_temporaries(out_dir)
+        for name in (CHECKPOINT_NAME, PREVIOUS_NAME, *outputs):
+            target = out_dir / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:

@@ -23,6 +23,11 @@ def parse_assignments(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
     return values
 
 
+def format_seconds(seconds: float) -> str:
+    """``0.42 s``, ``12.3 s``, ``754 s``: short runs keep their digits (a 6-step run is not "0 s")."""
+    return f"{seconds:.3g} s" if seconds < 100 else f"{seconds:.0f} s"
+
+
 def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
     """The training split of a genae dataset, at the model's resolution and channels."""
     from genae.data import open_dataset as open_genae_dataset
@@ -47,6 +52,8 @@ def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
                    "units; auto: bf16 there, else fp32).")
 @click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
+@click.option("--overwrite", is_flag=True,
+              help="Start afresh in a non-empty --out, deleting an earlier run's checkpoints, log and grids.")
 @click.option("--set", "config_sets", multiple=True, metavar="KEY=VALUE", help="Model config override.")
 @click.option("--option", "recipe_options", multiple=True, metavar="KEY=VALUE", help="Recipe option.")
 @click.option("--stage", type=click.IntRange(min=1), default=None,
@@ -73,6 +80,7 @@ def train_command(
     precision: str,
     grad_clip: float | None,
     resume: bool,
+    overwrite: bool,
     config_sets: tuple[str, ...],
     recipe_options: tuple[str, ...],
     stage: int | None,
@@ -145,13 +153,13 @@ def train_command(
     if precision == "auto":
         click.echo(f"precision: {trainer.precision_reason}", err=True)
     try:
-        result = trainer.fit(resume=resume)
+        result = trainer.fit(resume=resume, overwrite=overwrite)
     except (FileExistsError, CheckpointError, TrainingDiverged) as error:
         raise click.ClickException(str(error)) from error
     if result.model_dir is not None:
         click.echo(
             f"trained {spec.name} on {result.images_seen:,} images ({result.steps:,} steps, "
-            f"{result.wall_time_s:.0f} s); model saved to {result.model_dir}"
+            f"{format_seconds(result.wall_time_s)}); model saved to {result.model_dir}"
         )
 
 

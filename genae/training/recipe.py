@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,25 @@ class StepContext(abc.ABC):
     generator: torch.Generator  # the recipe's own seeded randomness (saved in checkpoints)
     world_size: int
     rank: int
+    seed: int = 0  # the run's seed; keys the per-sample draws below
+
+    def randn_per_sample(self, like: Tensor) -> Tensor:
+        """Standard-normal draws shaped like ``like``, whose first dimension is this rank's share of the batch.
+
+        Row ``j`` is global batch position ``rank + j * world_size`` (the trainer's sharding), and its numbers
+        depend only on (seed, step, this call's index within the step, that position): the same global batch
+        gets the same numbers with any number of processes, so DDP training equals one process. Drawn on the
+        CPU, then moved to ``like``'s device and dtype, so runs also repeat across devices.
+        """
+        step, calls = getattr(self, "_draws", (None, 0))
+        call = calls if step == self.step else 0
+        self._draws = (self.step, call + 1)
+        rows = [
+            torch.randn(tuple(like.shape[1:]), generator=torch.Generator().manual_seed(
+                sample_key(self.seed, self.step, call, self.rank + j * self.world_size)))
+            for j in range(like.shape[0])
+        ]
+        return torch.stack(rows).to(device=like.device, dtype=like.dtype)
 
     @abc.abstractmethod
     def optimize(self, optimizer: str, loss: Tensor) -> None:
@@ -50,6 +70,12 @@ class StepContext(abc.ABC):
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """Mixed precision region (a no-op unless AMP is enabled on CUDA)."""
         return contextlib.nullcontext()
+
+
+def sample_key(*parts: int) -> int:
+    """A 63-bit generator seed from integers; nearby inputs give unrelated seeds (unlike ``seed + i``)."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 class Recipe(abc.ABC):

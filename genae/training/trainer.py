@@ -24,13 +24,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from genae.interfaces import GenerativeAutoencoder
-from genae.io import write_text_atomic
+from genae.io import read_jsonl, write_text_atomic
 from genae.precision import PRECISIONS, resolve_precision
 from genae.training import distributed as dist_utils
 from genae.training.batches import DataOrder, ShardedBatches, collate_images
 from genae.training.checkpoint import (
     CHECKPOINT_NAME,
-    has_checkpoint,
+    claim_output_folder,
     load_checkpoint,
     rng_state,
     save_checkpoint,
@@ -72,6 +72,7 @@ class _Context(StepContext):
         self.generator = trainer.generator
         self.world_size = trainer.world.size
         self.rank = trainer.world.rank
+        self.seed = trainer.seed
 
     def optimize(self, optimizer: str, loss: Tensor) -> None:
         trainer = self._trainer
@@ -250,9 +251,12 @@ class Trainer:
         return schedule
 
     # -- the loop -----------------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> TrainResult:
-        """Train until the requested length; with ``resume=True`` continue from ``out_dir``'s checkpoint."""
-        self._begin(resume)
+    def fit(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
+        """Train until the requested length; with ``resume=True`` continue from ``out_dir``'s checkpoint.
+
+        A fresh run needs an absent or empty ``out_dir``; ``overwrite=True`` replaces an earlier run there.
+        """
+        self._begin(resume, overwrite)
         losses: dict[str, float] = {}
         phase = self.schedule.phase_at(self.images_seen)
         with self._batches() as batches, self._progress_bar() as bar:
@@ -282,15 +286,12 @@ class Trainer:
         dist_utils.barrier(self.world)
         return TrainResult(self.step, self.images_seen, self.wall_time_s, losses, model_dir)
 
-    def _begin(self, resume: bool) -> None:
+    def _begin(self, resume: bool, overwrite: bool) -> None:
         """Restore or refuse to overwrite; fix the grid's real images and prior draws."""
         if resume:
             self._restore(load_checkpoint(self.out_dir))
-        elif has_checkpoint(self.out_dir):
-            raise FileExistsError(
-                f"{self.out_dir} already holds a checkpoint; resume it (resume=True / --resume) "
-                "or choose another output folder"
-            )
+        else:
+            claim_output_folder(self.out_dir, overwrite, (METRICS_NAME, GRIDS_DIR, MODEL_DIR), self.world.is_main)
         if self.world.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._trim_metrics()
@@ -416,8 +417,8 @@ class Trainer:
         if self.step == 0:
             path.unlink()
             return
-        kept = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= self.step]
-        write_text_atomic(path, "".join(line + "\n" for line in kept))
+        kept = [record for record in read_jsonl(path) if record.get("step", 0) <= self.step]
+        write_text_atomic(path, "".join(json.dumps(record) + "\n" for record in kept))
 
     @contextlib.contextmanager
     def evaluating(self) -> Iterator[GenerativeAutoencoder]:

@@ -32,11 +32,6 @@ def _non_negative(name: str, value: Any) -> float:
     return float(value)
 
 
-def _standard_normal_like(reference: Tensor, generator: torch.Generator) -> Tensor:
-    """Draw on the generator's device, then move: runs reproduce across devices, as for the priors."""
-    return torch.randn(reference.shape, generator=generator, device=generator.device).to(reference)
-
-
 class JointAutoencoderRecipe(Recipe):
     """Encoder and decoder minimise one loss together; each net has its own learning rate.
 
@@ -122,7 +117,7 @@ class VAERecipe(JointAutoencoderRecipe):
 
     def losses(self, images: Tensor, ctx: StepContext) -> dict[str, Tensor]:
         mean, logvar = self.model.encoder.encode_distribution(images)
-        z = mean + (0.5 * logvar).exp() * _standard_normal_like(mean, ctx.generator)
+        z = mean + (0.5 * logvar).exp() * ctx.randn_per_sample(mean)  # DDP draws what one process would
         return {
             "reconstruction": self.reconstruction(self.model.decoder(z), images),
             "kl": gaussian_kl(mean, logvar),
