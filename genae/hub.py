@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genae._version import __version__
-from genae.io import atomic_path, write_text_atomic
+from genae.io import atomic_folder
 
 if TYPE_CHECKING:
     import torch
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
 FORMAT = "genae-model/1"
 HUB_PREFIX = "hf-hub:"
 
@@ -34,7 +35,7 @@ class ModelFolderError(ValueError):
 def save_pretrained(
     model: GenerativeAutoencoder, path: str | Path, card: Mapping[str, Any] | None = None
 ) -> Path:
-    """Write the model folder. Weights first, config last: a folder with a config is complete."""
+    """Write the model folder as a whole: it replaces an earlier one at ``path`` only once complete."""
     from safetensors.torch import save_file
 
     from genae.factory import provenance
@@ -44,13 +45,9 @@ def save_pretrained(
             "save_pretrained: the model has no registered architecture name; create it with genae.create"
         )
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     merged_card = {**model.card, **(card or {})}
     # clone + contiguous: safetensors refuses shared or strided storage.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    with atomic_path(path / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "genae_version": __version__})
-    write_text_atomic(path / CARD_NAME, render_model_card(model, merged_card))
     config = {
         "format": FORMAT,
         "architecture": model.architecture,
@@ -60,7 +57,11 @@ def save_pretrained(
         "config": model.config.to_dict(),
         "card": _jsonable_card(merged_card),
     }
-    write_text_atomic(path / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    # The whole folder is staged and swapped in: a failure at any point leaves the earlier model loadable.
+    with atomic_folder(path, replaces=MODEL_FILES) as staged:
+        save_file(tensors, str(staged / WEIGHTS_NAME), metadata={"format": "pt", "genae_version": __version__})
+        (staged / CARD_NAME).write_text(render_model_card(model, merged_card), encoding="utf-8")
+        (staged / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
 
 
