@@ -50,6 +50,7 @@ STAGE1_OPTIONS: dict[str, Any] = {
     "stage": 1, "batch_size": 32, "images_per_phase": 8_000, "fade_images": 4_000, "ema_decay": 0.995,
 }
 STAGE2_OPTIONS: dict[str, Any] = {"stage": 2, "batch_size": 32, "perceptual": "fashion-mnist"}
+STAGE_COMMAND = "OMP_NUM_THREADS=1 nice -n 5 python benchmarks/lia/train_fashion_mnist.py --out {out} --stage {stage}"
 DEVIATIONS = (
     "Scale: 32×32 grey Fashion-MNIST, 64-d latent, generator widths [128, 64, 32, 16] (StyleGAN: 512), a few "
     "CPU minutes per stage. Perceptual network: the shipped Fashion-MNIST classifier's last conv block "
@@ -140,12 +141,15 @@ def package(args: argparse.Namespace, metrics: dict[str, Any], command: str) -> 
             "stage 2 the encoder to w with the generator frozen. " + DEVIATIONS
         ),
         "data_preparation": "Fashion-MNIST train split (60,000 images), 28×28 zero-padded to 32×32, in [-1, 1]",
-        "source": f"trained by `{command}` (stages 1 and 2, then --package) at git commit {git_commit()} "
-                  f"({platform.machine()})",
-        "budget": (
-            f"stage 1: {s1['images_seen']:,} images ({s1['steps']} steps) in {s1['wall_time_s']:.0f} s; "
-            f"stage 2: {s2['images_seen']:,} images ({s2['steps']} steps) in {s2['wall_time_s']:.0f} s; "
-            "1 torch thread each on a CPU shared with other jobs"
+        "source": (
+            f"trained by `{STAGE_COMMAND.format(out=args.out, stage=1)}`, then `{STAGE_COMMAND.format(out=args.out, stage=2)}`, "
+            f"packaged by `{command}` at git commit {git_commit()} ({platform.machine()})"
+        ),
+        "training": (
+            f"stage 1 (GAN, recipe options {s1['recipe_options']}): {s1['images_seen']:,} images ({s1['steps']} "
+            f"steps) in {s1['wall_time_s']:.0f} s; stage 2 (encoder, options {s2['recipe_options']}): "
+            f"{s2['images_seen']:,} images ({s2['steps']} steps) in {s2['wall_time_s']:.0f} s; 1 torch thread, "
+            "fp32, on a 2-core CPU shared with other jobs"
         ),
         "metrics": {
             "test MSE (Fashion-MNIST test split, [-1, 1])": metrics["test_mse"],
