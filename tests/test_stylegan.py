@@ -255,12 +255,10 @@ def test_public_generator_downloads_converts_and_caches(tmp_path, monkeypatch):
 
 
 def _generated_dataset(model, n, seed):
-    """The frozen generator's own raw outputs (the untrained fixture's range exceeds [-1, 1]; clamping would
-    ask the encoder for images the generator cannot make)."""
     with torch.no_grad():
         model.eval()
         w = model.prior.sample(n, generator=torch.Generator().manual_seed(seed))
-        return torch.utils.data.TensorDataset(model.decoder.forward_styles([w] * model.decoder.num_styles))
+        return torch.utils.data.TensorDataset(model.decoder.forward_styles([w] * model.decoder.num_styles).clamp(-1, 1))
 
 
 @needs_fixture
