@@ -95,7 +95,7 @@ class LIARecipe(Recipe):
         self.perceptual: torch.nn.Module | None = None
         self.perceptual_weight = 0.0
         if self.opts.stage == 2:
-            if not str(model.card.get("recipe", "")).endswith(f":{type(self).__name__}"):
+            if not str(model.card.get("recipe", "")).endswith(":LIARecipe"):  # subclasses (ablations) too
                 raise ValueError(
                     "stage 2 trains the encoder of a trained LIA generator, but this model has no LIA training "
                     "record: train stage 1 first, then start stage 2 from its output, e.g. "
