@@ -126,3 +126,31 @@ def test_the_decoder_step_does_less_work_than_with_a_separate_target_pass():
                                                 torch.device("cpu"))[0])
     separate = flops(lambda: reference_terms(model, phase, seed))
     assert reused < separate
+
+
+def test_channels_last_feature_maps_change_results_by_rounding_only(monkeypatch):
+    """The networks run their feature maps channels_last (faster on CPU); inputs and outputs keep the standard
+    format, and outputs and loss terms match the standard-format computation to float tolerance."""
+    from genae.nets import progressive
+
+    def run() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        model = noisy_model(support_block=1)
+        images = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(3)) * 2 - 1
+        with torch.no_grad():
+            out = model.eval().decode(model.encode(images))
+        losses = AutomodulatorLosses(model.train(), WEIGHTS, lambda r: r.abs().mean())
+        phase = Phase(2, 16, 0.6, N, 5e-4, True)
+        terms, _ = losses.decoder_terms(N, MIX, phase, torch.Generator().manual_seed(4), torch.device("cpu"))
+        return out, {k: v.detach() for k, v in terms.items()}
+
+    assert progressive.ACTIVATIONS_FORMAT is torch.channels_last
+    out, terms = run()
+    assert out.is_contiguous()
+    decoder = noisy_model().decoder
+    inside = decoder.features([torch.randn(2, 16)] * decoder.num_styles, 1)
+    assert inside.is_contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(progressive, "ACTIVATIONS_FORMAT", torch.contiguous_format)
+    standard_out, standard_terms = run()
+    torch.testing.assert_close(out, standard_out, rtol=1e-5, atol=1e-5)
+    for name in terms:
+        torch.testing.assert_close(terms[name], standard_terms[name], rtol=1e-4, atol=1e-6)

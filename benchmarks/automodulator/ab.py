@@ -12,7 +12,8 @@ B/A time ratio; the load average is recorded at the start and the end. Variants:
 - ``layer-target``: A is the ``AutomodulatorLosses`` of the ``--baseline`` commit (layer-loss target from a
   second partial decoder pass), B the working tree's (the main pass's intermediate). Both see the same
   random draws (same seed per round). Counted FLOPs per step are reported too: they do not depend on load.
-- ``channels-last``: B converts the model and the images to ``torch.channels_last``.
+- ``channels-last``: A runs the networks' feature maps in the standard format, B in ``channels_last``
+  (``genae.nets.progressive.ACTIVATIONS_FORMAT``, the shipped setting since this comparison).
 - ``compile``: B is ``torch.compile`` of the same work (compile time, in the first call, reported apart).
 - ``adain``: AdaIN forward+backward at every decoder layer's shape of the config; B computes
   ``x·g + (shift − mean·g)`` (one pass over x) instead of ``(x − mean)·g + shift`` (two).
@@ -114,38 +115,53 @@ def layer_target(config: str, rounds: int, baseline: str) -> dict[str, Any]:
             "b": "working tree (target from the main pass)"}
 
 
-def inference_variant(variant: str, config: str, kind: str, rounds: int) -> dict[str, Any]:
+def format_variant(config: str, kind: str, rounds: int) -> dict[str, Any]:
+    """A: feature maps in the standard (contiguous) format; B: channels_last (the networks' setting)."""
+    from genae.nets import progressive
+
+    model, recipe, ctx, images = speed.build(config, "fp32")
+    if kind == "encode_decode":
+        model.eval()
+
+    def with_format(memory_format: torch.memory_format) -> Callable[[], Any]:
+        def run() -> Any:
+            progressive.ACTIVATIONS_FORMAT = memory_format
+            if kind == "train":
+                return recipe.train_step(images, ctx)
+            with torch.no_grad():
+                return model.decode(model.encode(images))
+        return run
+
+    a, b = with_format(torch.contiguous_format), with_format(torch.channels_last)
+    entry: dict[str, Any] = {"a": "feature maps contiguous", "b": "feature maps channels_last"}
+    if kind == "encode_decode":
+        entry["max_abs_difference"] = float((b() - a()).abs().max())
+    a(), b()
+    entry["rounds"] = interleaved(a, b, rounds)
+    progressive.ACTIVATIONS_FORMAT = torch.channels_last
+    return entry
+
+
+def compile_variant(config: str, kind: str, rounds: int) -> dict[str, Any]:
     if kind != "encode_decode":
-        raise SystemExit(f"{variant}: only --kind encode_decode is measured (eval mode, exactness checked)")
+        raise SystemExit("compile: only --kind encode_decode is measured (eval mode, exactness checked)")
     model, _, _, images = speed.build(config, "fp32")
     model.eval()
 
     def plain(x: torch.Tensor) -> torch.Tensor:
         return model.decode(model.encode(x))
 
-    fast: Callable[[torch.Tensor], torch.Tensor]
-    inputs = images
-    extra: dict[str, Any] = {}
-    if variant == "channels-last":
-        twin, _, _, _ = speed.build(config, "fp32")
-        twin.load_state_dict(model.state_dict())
-        twin.eval().to(memory_format=torch.channels_last)
-        inputs = images.contiguous(memory_format=torch.channels_last)
-
-        def fast(x: torch.Tensor) -> torch.Tensor:
-            return twin.decode(twin.encode(x))
-    else:
-        fast = torch.compile(plain)
-        start = time.perf_counter()
-        with torch.no_grad():
-            fast(images)
-        extra["compile_s"] = time.perf_counter() - start
+    compiled = torch.compile(plain)
     with torch.no_grad():
-        difference = float((fast(inputs) - plain(images)).abs().max())
-        a, b = (lambda: plain(images)), (lambda: fast(inputs))
+        start = time.perf_counter()
+        compiled(images)
+        compile_s = time.perf_counter() - start
+        difference = float((compiled(images) - plain(images)).abs().max())
+        a, b = (lambda: plain(images)), (lambda: compiled(images))
         a(), b()
         rounds_out = interleaved(a, b, rounds)
-    return {"rounds": rounds_out, "max_abs_difference": difference, "a": "as shipped", "b": variant, **extra}
+    return {"rounds": rounds_out, "max_abs_difference": difference, "a": "eager", "b": "torch.compile",
+            "compile_s": compile_s}
 
 
 def _adain_two_pass(adain: Any, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -176,7 +192,8 @@ def adain_variant(config: str, rounds: int) -> dict[str, Any]:
                 fn(adain, x, z).square().mean().backward()
         return go
 
-    difference = max(float((_adain_one_pass(a, x, z) - _adain_two_pass(a, x, z)).abs().max()) for a, x, z in cases)
+    with torch.no_grad():
+        difference = max(float((_adain_one_pass(a, x, z) - _adain_two_pass(a, x, z)).abs().max()) for a, x, z in cases)
     a, b = run(_adain_two_pass), run(_adain_one_pass)
     a(), b()
     return {"rounds": interleaved(a, b, rounds), "max_abs_difference": difference,
@@ -200,8 +217,10 @@ def main() -> None:
         entry = layer_target(args.config, args.rounds, args.baseline)
     elif args.experiment == "adain":
         entry = adain_variant(args.config, args.rounds)
+    elif args.experiment == "channels-last":
+        entry = format_variant(args.config, args.kind, args.rounds)
     else:
-        entry = inference_variant(args.experiment, args.config, args.kind, args.rounds)
+        entry = compile_variant(args.config, args.kind, args.rounds)
     machine = speed.machine()
     entry = {"experiment": args.experiment, "config": args.config, "kind": args.kind, **entry,
              "threads": speed.THREADS, "load_before": load_before, "load_after": speed.load_snapshot(),
