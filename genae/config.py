@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import types
 import typing
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 C = TypeVar("C", bound="ModelConfig")
@@ -41,6 +44,11 @@ class ModelConfig:
             )
         hints = typing.get_type_hints(cls)
         kwargs = {name: _from_jsonable(value, hints.get(name)) for name, value in values.items()}
+        for name, value in kwargs.items():
+            if name in hints and not _matches(value, hints[name]):
+                raise TypeError(
+                    f"{cls.__name__}.{name}: expected {_describe(hints[name])}, got {value!r} ({type(value).__name__})"
+                )
         return cls(**kwargs)
 
     def replace(self: C, **overrides: Any) -> C:
@@ -65,6 +73,41 @@ class ModelConfig:
             raise ValueError(f"latent_dim must be a positive int, got {self.latent_dim!r}")
 
 
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON-decoded value fits a field's type hint (``True`` is not an int, ``1`` is a float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, _UNION_TYPE):
+        return any(_matches(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin in (list, tuple):
+        if not isinstance(value, origin):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+        return all(_matches(v, args[0]) for v in value) if args else True
+    if origin is dict:
+        return isinstance(value, dict)
+    if origin is typing.Literal:
+        return value in args
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _describe(hint: Any) -> str:
+    return getattr(hint, "__name__", None) if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
+_UNION_TYPE = getattr(types, "UnionType", typing.Union)
+
+
 def _to_jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_to_jsonable(v) for v in value]
@@ -80,8 +123,40 @@ def _from_jsonable(value: Any, hint: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple and isinstance(value, list):
         return tuple(value)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, _UNION_TYPE):
         for arg in typing.get_args(hint):
             if typing.get_origin(arg) is tuple and isinstance(value, list):
                 return tuple(value)
     return value
+
+
+#: Models above this many parameters are refused before anything is allocated (a typo such as
+#: ``latent_dim=10**9`` would otherwise try to allocate hundreds of GB). Raise it with the environment
+#: variable ``GENAE_MAX_PARAMETERS``.
+MAX_PARAMETERS_ENV = "GENAE_MAX_PARAMETERS"
+DEFAULT_MAX_PARAMETERS = 2_000_000_000  # 8 GB of float32 weights; the largest bundled model has ~10^8
+
+
+def max_parameters() -> int:
+    text = os.environ.get(MAX_PARAMETERS_ENV, "")
+    if not text:
+        return DEFAULT_MAX_PARAMETERS
+    try:
+        return int(float(text))
+    except ValueError:
+        raise ValueError(f"{MAX_PARAMETERS_ENV}={text!r}: expected a number of parameters") from None
+
+
+def check_model_size(build: Callable[[], Any], what: str) -> None:
+    """Build the model on the ``meta`` device (no memory) and refuse it when it exceeds :func:`max_parameters`."""
+    import torch
+
+    limit = max_parameters()
+    with torch.device("meta"):
+        model = build()
+    count = sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
+    if count > limit:
+        raise ValueError(
+            f"{what}: this config has {count:,} parameters ({count * 4 / 2**30:,.1f} GiB as float32), above the "
+            f"limit of {limit:,}; check its sizes, or raise the limit with {MAX_PARAMETERS_ENV}=N"
+        )

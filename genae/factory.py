@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genae.config import check_model_size
 from genae.registry import REGISTRY, ModelSpec, PretrainedSpec, RegistryError, import_object
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ def build(spec: ModelSpec, overrides: Mapping[str, Any], device: torch.device | 
     if not (isinstance(cls, type) and issubclass(cls, GenerativeAutoencoder)):
         raise TypeError(f"model {spec.name!r} ({spec.model}) is not a GenerativeAutoencoder subclass")
     config = cls.config_class.from_dict({**spec.defaults, **overrides})
+    if overrides:  # a registered default is trusted; any other config is sized before it is allocated
+        check_model_size(lambda: cls(config), f"{spec.name} with {dict(overrides)}")
     model = cls(config)
     model.architecture = spec.name
     model.plugin = spec.plugin

@@ -74,10 +74,31 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ModelFolderError(f"{config_path}: invalid JSON ({error})") from error
+    if not isinstance(config, dict):
+        raise ModelFolderError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
     for key in ("architecture", "config"):
         if key not in config:
             raise ModelFolderError(f"{config_path}: missing key {key!r}")
+    if not isinstance(config["architecture"], str) or not isinstance(config["config"], dict):
+        raise ModelFolderError(
+            f"{config_path}: expected 'architecture' to be a string and 'config' a JSON object, got "
+            f"{type(config['architecture']).__name__} and {type(config['config']).__name__}"
+        )
+    check_format(config.get("format", FORMAT), config.get("genae_version", "unknown"), config_path)
     return config
+
+
+def check_format(written: Any, writer_version: str, where: Path) -> None:
+    """Refuse a folder format newer than this genae reads: it may hold what this code would misread."""
+    family, _, number = str(written).rpartition("/")
+    supported = int(FORMAT.rpartition("/")[2])
+    if family != FORMAT.rpartition("/")[0] or not number.isdigit():
+        raise ModelFolderError(f"{where}: unknown format {written!r}; this genae reads {FORMAT}")
+    if int(number) > supported:
+        raise ModelFolderError(
+            f"{where}: format {written} (written by genae {writer_version}) is newer than this genae "
+            f"{__version__} reads ({FORMAT}); upgrade genae"
+        )
 
 
 def load_folder(folder: str | Path, device: torch.device | str | None = None) -> GenerativeAutoencoder:
@@ -107,10 +128,26 @@ def load_folder(folder: str | Path, device: torch.device | str | None = None) ->
             f"{weights}: weights do not match {config['architecture']}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}, wrong shape {reshaped[:5]}"
         )
+    check_weight_values(state, expected, weights)
     model.load_state_dict(state, strict=True)
     model.card = dict(config.get("card") or {})
     model.eval()
     return model.to(device) if device is not None else model
+
+
+def check_weight_values(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], where: Path) -> None:
+    """Refuse weights of another dtype than the architecture's (an int32 tensor would load as garbage) and
+    non-finite floats (a NaN weight makes every output NaN), naming the tensors."""
+    import torch
+
+    retyped = [f"{k} {state[k].dtype} != {v.dtype}" for k, v in expected.items() if state[k].dtype != v.dtype]
+    if retyped:
+        raise ModelFolderError(f"{where}: tensors of the wrong dtype: {', '.join(retyped[:5])}"
+                               + (f" and {len(retyped) - 5} more" if len(retyped) > 5 else ""))
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise ModelFolderError(f"{where}: tensors with NaN or infinite values: {', '.join(broken[:5])}"
+                               + (f" and {len(broken) - 5} more" if len(broken) > 5 else ""))
 
 
 def parse_hub_name(name: str) -> tuple[str, str | None]:

@@ -8,6 +8,7 @@ keeps the contracts below gets all of them for free. ``genae.testing.check_model
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Union
@@ -18,6 +19,8 @@ from torch import Tensor, nn
 from genae.config import ModelConfig
 
 StyleRange = Union[str, tuple[int, int], range, None]
+#: How far outside [-1, 1] float images may stray (resampling overshoot) before they are refused.
+IMAGE_RANGE_SLACK = 1e-3
 
 
 class Encoder(nn.Module, abc.ABC):
@@ -173,8 +176,15 @@ class GenerativeAutoencoder(nn.Module):
         }
 
     # -- checks shared by every entry point ---------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the model computes in (its parameters'): inputs must have it, nothing is cast silently."""
+        for tensor in self.parameters():
+            return tensor.dtype
+        return torch.get_default_dtype()
+
     def check_images(self, x: Tensor, name: str = "images") -> None:
-        """Refuse anything that is not a float batch of this model's image shape."""
+        """Refuse anything that is not a finite batch of this model's image shape and dtype in ``[-1, 1]``."""
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
@@ -182,14 +192,35 @@ class GenerativeAutoencoder(nn.Module):
                 f"{name}: expected shape (B, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}; "
                 "use genae.data.fit_images to resize or convert channels"
             )
-        if not x.is_floating_point():
-            raise TypeError(f"{name}: expected a floating-point tensor in [-1, 1], got dtype {x.dtype}")
+        self._check_values(x, name, limit=1.0 + IMAGE_RANGE_SLACK)
 
     def check_latents(self, z: Tensor, name: str = "latents") -> None:
+        """Refuse anything that is not a finite ``(B, latent_dim)`` batch of the model's dtype."""
         if not isinstance(z, Tensor):
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(z).__name__}")
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"{name}: expected shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        self._check_values(z, name, limit=None)
+
+    def _check_values(self, x: Tensor, name: str, limit: float | None) -> None:
+        """Dtype, then finiteness (and range) in one reduction: NaN in, NaN out would pass silently."""
+        if not x.is_floating_point():
+            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+        if x.dtype != self.dtype:
+            raise TypeError(
+                f"{name}: dtype {x.dtype}, but the model computes in {self.dtype}; pass {name}.to({self.dtype})"
+            )
+        if not x.numel():
+            return
+        largest = float(x.detach().abs().amax())
+        if not math.isfinite(largest):
+            bad = int((~torch.isfinite(x.detach())).sum())
+            raise ValueError(f"{name}: {bad} of {x.numel()} values are NaN or infinite")
+        if limit is not None and largest > limit:
+            raise ValueError(
+                f"{name}: values must lie in [-1, 1], got [{float(x.min()):.4g}, {float(x.max()):.4g}]; "
+                "for 0..255 data pass uint8 images through genae.data.fit_images"
+            )
 
     # -- the user-facing operations -----------------------------------------------------------------
     def encode(self, x: Tensor) -> Tensor:

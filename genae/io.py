@@ -49,14 +49,18 @@ def atomic_folder(path: str | Path, replaces: Collection[str] = ()) -> Iterator[
     staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield staged
+        for file in staged.rglob("*"):
+            if file.is_file():
+                os.chmod(file, 0o666 & ~_umask())  # the mode a plain open() gives, whatever wrote the file
+                fsync_path(file)
+        os.chmod(staged, 0o777 & ~_umask())  # mkdtemp makes 0700; give the mode a plain mkdir would
         if path.is_dir():
             for entry in path.iterdir():
                 if entry.name not in replaces and not (staged / entry.name).exists():
-                    _copy_entry(entry, staged / entry.name)
-        os.chmod(staged, 0o777 & ~_umask())  # mkdtemp makes 0700; give the mode a plain mkdir would
-        for file in staged.rglob("*"):
-            if file.is_file():
-                fsync_path(file)
+                    _copy_entry(entry, staged / entry.name)  # keeps its mode
+                    for file in [staged / entry.name, *(staged / entry.name).rglob("*")]:
+                        if file.is_file() and not file.is_symlink():
+                            fsync_path(file)
         fsync_path(staged)
         _swap_in(staged, path)
         fsync_path(path.parent)

@@ -66,7 +66,8 @@ def bench_command(models: str, data: str, split: str, metrics: str, n: int, seed
     click.echo(markdown(meta, records))
     if out is not None:
         click.echo(f"results written to {out}/results.json, results.csv, results.md", err=True)
-    failed = [r["model"] for r in records if r["status"] != "ok"]
+    failed = [r for r in records if r["status"] != "ok"]
+    for record in failed:  # the reason on stderr too: the table on stdout may be piped away
+        click.echo(f"failed: {record['model']}: {record.get('error', record['status'])}", err=True)
     if failed:
-        click.echo(f"failed: {', '.join(failed)}", err=True)
         sys.exit(1)

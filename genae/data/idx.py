@@ -7,6 +7,7 @@ the data, big-endian. A wrong magic number, a truncated body or trailing bytes i
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"IDX file {path}: truncated header ({len(data)} bytes, need {header_end})")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = np.dtype(IDX_TYPES[data[2]])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # exact: numpy's int64 product wraps for huge headers
     body = len(data) - header_end
     if body < expected:
         raise DataError(

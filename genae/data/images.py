@@ -29,14 +29,22 @@ def find_image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if is_image_file(p))
 
 
+def unreadable_image_errors() -> tuple[type[BaseException], ...]:
+    """What PIL raises for a file that is not a readable image, including a header claiming so many pixels
+    that decoding it would exhaust memory (``DecompressionBombError``, PIL's guard)."""
+    from PIL import Image, UnidentifiedImageError
+
+    return (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError)
+
+
 def probe_mode(path: Path) -> str:
     """Read only the header; raises :class:`DataError` naming the file if it is not a readable image."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as image:
             return image.mode
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except unreadable_image_errors() as error:
         raise DataError(f"cannot read image {path}: {error}") from error
 
 
@@ -59,7 +67,7 @@ def _to_8bit_array(image: object, channels: int) -> np.ndarray:
 def read_image_file(path: str | Path, channels: int | None = None) -> Tensor:
     """One file → uint8 tensor ``(C, H, W)`` at its native size; ``C`` is the file's own (1 for grey files,
     else 3) unless ``channels`` is given. Keeping the file's own lets :func:`fit_images` report conversions."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     path = Path(path)
     if channels is not None:
@@ -71,7 +79,7 @@ def read_image_file(path: str | Path, channels: int | None = None) -> Tensor:
             image.load()
             wanted = channels or (1 if image.mode in GREY_MODES else 3)
             array = _to_8bit_array(ImageOps.exif_transpose(image), wanted)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except unreadable_image_errors() as error:
         raise DataError(f"cannot read image {path}: {error}") from error
     return torch.from_numpy(array.transpose(2, 0, 1).copy())
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genae.data.errors import DataError
+from genae.interfaces import IMAGE_RANGE_SLACK
 
 FITS = ("resize", "crop", "pad")
 BACKGROUND = -1.0  # the value padding adds: black, which is Fashion-MNIST's own background
@@ -64,7 +65,9 @@ def to_float(images: Tensor) -> Tensor:
         return images.float() / 127.5 - 1.0
     if not images.is_floating_point():
         raise DataError(f"images: expected uint8 or a float dtype, got {images.dtype}")
-    if images.numel() and (images.min() < -1.001 or images.max() > 1.001):
+    if images.numel() and not torch.isfinite(images).all():
+        raise DataError(f"images: {int((~torch.isfinite(images)).sum())} values are NaN or infinite")
+    if images.numel() and (images.min() < -1 - IMAGE_RANGE_SLACK or images.max() > 1 + IMAGE_RANGE_SLACK):
         raise DataError(
             f"images: float values must lie in [-1, 1], got [{images.min():.3g}, {images.max():.3g}] "
             "(pass uint8 for 0..255 data)"
