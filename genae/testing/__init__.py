@@ -1,13 +1,15 @@
 """``check_model``: the conformance suite every genae model (ours or a plugin's) should pass.
 
 Run it in a plugin's own tests: ``genae.testing.check_model(genae.create("my-model"))``. It checks the
-contracts of ``genae.interfaces`` — shapes, value ranges, dtype/device moves, seeded determinism, the
-save/load round trip, and style capabilities when the decoder declares them — and reports every failure
-at once rather than stopping at the first.
+contracts of ``genae.interfaces`` (see ``CONTRACTS``): shapes, value ranges (a decoder must be able to reach -1),
+that the encoder reads its input and the decoder every latent dimension, dtype/device moves, seeded
+determinism, the save/load round trip of every tensor, and style capabilities when the decoder declares them.
+It reports every failure at once, each naming its contract and the method at fault.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 import traceback
@@ -27,6 +29,28 @@ class ConformanceError(AssertionError):
     """Raised by :func:`check_model` with every failed check listed."""
 
 
+FIT_STEPS = 40  # Adam steps of the output-range probe
+
+#: The contract each check verifies, quoted in its failure message.
+CONTRACTS = {
+    "components": "encoder/decoder/prior are genae Encoder/Decoder/Prior with the config's latent_dim",
+    "config_json_round_trip": "the config survives to_json/from_dict unchanged",
+    "shapes": "encode: (B, C, H, W) -> (B, latent_dim); decode/sample: -> (B, C, H, W)",
+    "value_range": "decoded images are finite, in [-1, 1] and not constant",
+    "decoder_output_range": "Decoder.forward returns images in [-1, 1] (background -1), not [0, 1]",
+    "encoder_uses_input": "Encoder.forward gives different images different codes",
+    "decoder_uses_latent": "Decoder.forward depends on every part of the latent",
+    "bad_inputs_refused": "wrong shapes and sizes raise ValueError",
+    "seeded_sampling": "sample(n, generator) is reproducible and depends on the seed",
+    "deterministic_eval": "encode/decode are deterministic in eval mode",
+    "batch_independence": "an image's code (and a code's image) do not depend on the rest of the batch",
+    "gradients_flow": "a reconstruction loss sends gradients to encoder and decoder",
+    "dtype_float64": "the model moves to float64 and computes the same thing",
+    "save_load_bit_exact": "save_pretrained + genae.load rebuild the model exactly, every tensor included",
+    "style_capabilities": "a StyleDecoder's forward_styles/num_styles/style_ranges agree with decode and mix",
+}
+
+
 @dataclass
 class CheckReport:
     passed: list[str] = field(default_factory=list)
@@ -35,13 +59,26 @@ class CheckReport:
 
     def __str__(self) -> str:
         lines = [f"{len(self.passed)} passed, {len(self.failed)} failed, {len(self.skipped)} skipped"]
-        lines += [f"  FAILED {name}: {why}" for name, why in self.failed.items()]
+        for name, why in self.failed.items():
+            contract = CONTRACTS.get(name.split("_cuda")[0], "")
+            lines.append(f"  FAILED {name}" + (f" [contract: {contract}]" if contract else "") + f": {why}")
         lines += [f"  skipped {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
 
 
 class _Skip(Exception):
     pass
+
+
+class _Violation(AssertionError):
+    """A broken contract; its message names the method at fault (no traceback line: it would be ours)."""
+
+
+def _model_frame(error: BaseException) -> str:
+    """Where model code raised: the deepest frame outside genae.testing (the suite's own lines say nothing)."""
+    here = str(Path(__file__).parent)
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(here)]
+    return f" (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
 
 
 def check_model(
@@ -67,6 +104,9 @@ def check_model(
         ("config_json_round_trip", ctx.config_round_trip),
         ("shapes", ctx.shapes),
         ("value_range", ctx.value_range),
+        ("decoder_output_range", ctx.decoder_output_range),
+        ("encoder_uses_input", ctx.encoder_uses_input),
+        ("decoder_uses_latent", ctx.decoder_uses_latent),
         ("bad_inputs_refused", ctx.bad_inputs),
         ("seeded_sampling", ctx.seeded_sampling),
         ("deterministic_eval", ctx.deterministic_eval),
@@ -84,9 +124,10 @@ def check_model(
                 check()
         except _Skip as why:
             report.skipped[name] = str(why)
+        except _Violation as violation:
+            report.failed[name] = str(violation)
         except Exception as error:  # noqa: BLE001 - every failure is collected and reported
-            where = traceback.extract_tb(error.__traceback__)[-1]
-            report.failed[name] = f"{type(error).__name__}: {error} ({Path(where.filename).name}:{where.lineno})"
+            report.failed[name] = f"{type(error).__name__}: {error}{_model_frame(error)}"
         else:
             report.passed.append(name)
     model.eval()
@@ -98,6 +139,9 @@ def check_model(
 class _Context:
     def __init__(self, model: GenerativeAutoencoder, batch_size: int, seed: int, atol: float) -> None:
         self.model, self.batch_size, self.seed, self.atol = model, batch_size, seed, atol
+        # The methods a failure is blamed on, by class, so the message points at the plugin's code.
+        self.enc = f"{type(getattr(model, 'encoder', None)).__name__}.forward"
+        self.dec = f"{type(getattr(model, 'decoder', None)).__name__}.forward"
 
     def images(self, n: int | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed)
@@ -128,20 +172,68 @@ class _Context:
     def shapes(self) -> None:
         m, b = self.model, self.batch_size
         z = m.encode(self.images())
-        _require(tuple(z.shape) == (b, m.latent_dim), f"encode gave {tuple(z.shape)}, expected {(b, m.latent_dim)}")
+        _require(tuple(z.shape) == (b, m.latent_dim),
+                 f"encode ({self.enc}) gave {tuple(z.shape)}, expected {(b, m.latent_dim)}")
         for name, out in (("decode", m.decode(z)), ("reconstruct", m.reconstruct(self.images())),
                           ("sample", m.sample(b, generator=torch.Generator().manual_seed(0)))):
-            _require(tuple(out.shape) == (b, *m.image_shape), f"{name} gave {tuple(out.shape)}, expected {(b, *m.image_shape)}")
+            _require(tuple(out.shape) == (b, *m.image_shape),
+                     f"{name} ({self.dec}) gave {tuple(out.shape)}, expected {(b, *m.image_shape)}")
         prior = m.prior.sample(3, generator=torch.Generator().manual_seed(0), device=m.device)
-        _require(tuple(prior.shape) == (3, m.latent_dim), f"prior.sample(3) gave {tuple(prior.shape)}")
+        _require(tuple(prior.shape) == (3, m.latent_dim),
+                 f"{type(m.prior).__name__}.sample(3) gave {tuple(prior.shape)}, expected {(3, m.latent_dim)}")
 
     def value_range(self) -> None:
         out = self.model.decode(self.latents())
-        _require(bool(torch.isfinite(out).all()), "decode produced non-finite values")
-        _require(float(out.min()) >= -1 and float(out.max()) <= 1, "decode output outside [-1, 1]")
-        _require(float(out.std()) > 0, "decode output is constant")
+        _require(bool(torch.isfinite(out).all()), f"decode ({self.dec}) produced non-finite values")
+        _require(float(out.min()) >= -1 and float(out.max()) <= 1, "GenerativeAutoencoder.decode output outside [-1, 1]")
+        _require(float(out.std()) > 0, f"decode ({self.dec}) output is constant")
         z = self.model.encode(self.images())
-        _require(bool(torch.isfinite(z).all()), "encode produced non-finite values")
+        _require(bool(torch.isfinite(z).all()), f"encode ({self.enc}) produced non-finite values")
+
+    def decoder_output_range(self) -> None:
+        """Fit a copy of the decoder to the all-background image (-1): a [-1, 1] decoder gets there in a few
+        steps, one ending in sigmoid or clamp(0, 1) never goes below 0. (An untrained decoder's sign says little.)"""
+        decoder = copy.deepcopy(self.model.decoder).eval()
+        params = [p for p in decoder.parameters() if p.requires_grad]
+        if not params:
+            raise _Skip("the decoder has no trainable parameters to probe its output range with")
+        z = self.latents()
+        optimizer = torch.optim.Adam(params, lr=0.02)
+        reached = float("inf")
+        with torch.enable_grad():
+            for _ in range(FIT_STEPS):
+                optimizer.zero_grad(set_to_none=True)
+                out = decoder(z)
+                reached = min(reached, float(out.detach().mean()))  # the best point of the fit counts
+                (out + 1).square().mean().backward()
+                optimizer.step()
+        _require(reached < -0.5,
+                 f"{self.dec}: fitted for {FIT_STEPS} Adam steps to the all-background image (-1), its mean output "
+                 f"only reaches {reached:.2f}: it cannot go negative, so its images are in [0, 1] (sigmoid or clamp?) "
+                 "while genae images are in [-1, 1]; end with tanh or map x -> 2x - 1")
+
+    def encoder_uses_input(self) -> None:
+        x = self.images(max(self.batch_size, 4))
+        z = self.model.encode(x)
+        spread = float((z - z[:1]).abs().max())
+        _require(spread > 1e-6 * (1 + float(z.abs().max())),
+                 f"{self.enc} returns the same code for {x.shape[0]} different images: it ignores its input "
+                 "(a learned constant?)")
+
+    def decoder_uses_latent(self) -> None:
+        """Shift one group of latent coordinates at a time (by 0.5: sparse and one-hot codes change too)."""
+        m = self.model
+        z = self.latents(1)
+        groups = torch.arange(m.latent_dim, device=m.device).chunk(min(m.latent_dim, 16))
+        batch = z.repeat(len(groups) + 1, 1)
+        for row, group in enumerate(groups, start=1):
+            batch[row, group] += 0.5
+        out = m.decoder(batch)
+        change = (out[1:] - out[:1]).flatten(1).abs().amax(1)
+        ignored = [f"{int(g[0])}..{int(g[-1])}" if len(g) > 1 else str(int(g[0]))
+                   for g, c in zip(groups, change.tolist()) if c <= 1e-6]
+        _require(not ignored, f"{self.dec} ignores latent dimension(s) {', '.join(ignored)} of {m.latent_dim}: "
+                              "changing them leaves the image unchanged")
 
     def bad_inputs(self) -> None:
         m = self.model
@@ -199,8 +291,9 @@ class _Context:
         from genae.factory import load
 
         m = self.model
-        if not m.architecture:
-            raise _Skip("model was not created through genae.create (no registered architecture name)")
+        _require(m.architecture, f"the model was built directly ({type(m).__name__}(config)), not with "
+                 "genae.create(name), so save_pretrained cannot record which architecture to rebuild and save/load "
+                 "cannot be checked: register the class (genae.register_model) and pass genae.create(name)")
         with tempfile.TemporaryDirectory() as tmp:
             m.save_pretrained(tmp)
             config = json.loads((Path(tmp) / "config.json").read_text())
@@ -212,6 +305,12 @@ class _Context:
         _require(mine.keys() == theirs.keys(), "reloaded model has different state keys")
         for key in mine:
             _require(torch.equal(mine[key], theirs[key]), f"reloaded tensor {key!r} differs")
+        unsaved, reloaded = _unsaved_tensors(m), _unsaved_tensors(again)
+        for key, (kind, owner, value) in unsaved.items():
+            same = key in reloaded and torch.equal(value.cpu(), reloaded[key][2].cpu())
+            _require(same, f"{key} ({kind} of {owner}) differs after save/load: it is not in state_dict, so "
+                           "model.safetensors does not hold it and a fresh model has another value; make it a "
+                           "persistent buffer (register_buffer) or compute it from the config")
         x = self.images()
         _require(torch.equal(m.reconstruct(x), again.reconstruct(x)), "reloaded model reconstructs differently")
 
@@ -234,9 +333,23 @@ class _Context:
         _raises(ValueError, lambda: decoder.forward_styles([z] * (decoder.num_styles + 1)), "one style too many")
 
 
+def _unsaved_tensors(model: torch.nn.Module) -> dict[str, tuple[str, str, torch.Tensor]]:
+    """Tensors a module holds outside its state_dict: non-persistent buffers and plain tensor attributes."""
+    found = {}
+    for path, module in model.named_modules():
+        prefix, owner = (f"{path}." if path else ""), type(module).__name__
+        for name in module._non_persistent_buffers_set:
+            if module._buffers.get(name) is not None:
+                found[prefix + name] = ("a non-persistent buffer", owner, module._buffers[name])
+        for name, value in vars(module).items():
+            if isinstance(value, torch.Tensor):
+                found[prefix + name] = ("a plain tensor attribute", owner, value)
+    return found
+
+
 def _require(condition: object, message: str) -> None:
     if not condition:
-        raise AssertionError(message)
+        raise _Violation(message)
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, atol: float, message: str) -> None:
@@ -250,5 +363,6 @@ def _raises(kind: type[Exception], action: Callable[[], object], what: str) -> N
     except kind:
         return
     except Exception as error:  # noqa: BLE001
-        raise AssertionError(f"{what} raised {type(error).__name__}, expected {kind.__name__}") from error
-    raise AssertionError(f"{what} was accepted; expected {kind.__name__}")
+        raise _Violation(f"{what} raised {type(error).__name__}, expected {kind.__name__}"
+                         f"{_model_frame(error)}") from error
+    raise _Violation(f"{what} was accepted; expected {kind.__name__}")
