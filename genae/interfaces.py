@@ -315,3 +315,34 @@ class GenerativeAutoencoder(nn.Module):
         from genae.hub import save_pretrained
 
         return save_pretrained(self, path, card=card)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        device: torch.device | str | None = None,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> GenerativeAutoencoder:
+        """A local folder, a Hub repo id (``org/repo``) or a registered name, as ``huggingface_hub`` users expect;
+        ``Automodulator.from_pretrained(...)`` also checks that the weights are an Automodulator."""
+        from genae.hub import from_pretrained
+
+        return from_pretrained(cls, name_or_path, device=device, revision=revision, token=token, cache_dir=cache_dir)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        token: str | None = None,
+        commit_message: str | None = None,
+        revision: str | None = None,
+    ) -> str:
+        """Save this model (safetensors, config, card) and upload it to the Hub as ``repo_id``; returns the commit URL."""
+        from genae.hub import push_model_to_hub
+
+        return push_model_to_hub(self, repo_id, private=private, token=token, commit_message=commit_message,
+                                 revision=revision)

@@ -22,8 +22,8 @@ def test_save_load_round_trip_is_bit_exact(toy_name, tmp_path):
     assert config["genae_version"] == genae.__version__
     assert set(config["config"]) == {"resolution", "channels_in", "latent_dim", "width"}
     card = (tmp_path / "README.md").read_text()
-    assert card.startswith("---\nlibrary_name: genae\n")
-    assert "datasets:\n- fashion-mnist" in card and "| mse | 0.01 |" in card
+    assert "\nlibrary_name: genae\n" in card and "datasets:\n- zalando-datasets/fashion_mnist" in card
+    assert "| mse | 0.01 |" in card
     again = genae.load(tmp_path)
     for key, value in model.state_dict().items():
         assert torch.equal(value, again.state_dict()[key])
@@ -169,3 +169,107 @@ def test_saved_files_are_readable_by_others(toy_name, tmp_path):
     os.umask(mask)
     for file in tmp_path.iterdir():
         assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~mask
+
+
+def _card(model, tmp_path, facts):
+    from huggingface_hub import ModelCard
+
+    model.card = facts
+    model.save_pretrained(tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    loaded = ModelCard.load(tmp_path / "README.md")
+    assert loaded.content == text  # round trip through the Hub's own parser, unchanged
+    return loaded.data.to_dict(), text
+
+
+def test_card_is_hub_metadata_with_model_index(toy_name, tmp_path):
+    data, text = _card(genae.create(toy_name), tmp_path, {
+        "name": "toy-fm", "dataset": "Fashion-MNIST from /usr/share/datasets/fashion-mnist: 60000 images",
+        "metrics": {"test MSE": 0.05, "FID[fashion-mnist-features]": 110.6, "per block": {"b0": 1.0}},
+    })
+    assert data["library_name"] == "genae" and data["license"] == "unknown"
+    assert data["tags"][:3] == ["genae", "generative-autoencoder", "toy"]
+    assert data["datasets"] == ["zalando-datasets/fashion_mnist"]
+    results = data["model-index"][0]["results"]
+    assert [(r["task"]["type"], r["metrics"][0]["type"], r["metrics"][0]["value"]) for r in results] == [
+        ("image-to-image", "test-mse", 0.05), ("unconditional-image-generation", "fid-fashion-mnist-features", 110.6)]
+    assert all(r["dataset"] == {"name": "Fashion-MNIST", "type": "zalando-datasets/fashion_mnist"} for r in results)
+    assert "/usr/share" not in text.split("\n---\n")[0]  # no local paths in the metadata
+    assert "| per block | {'b0': 1.0} |" in text
+
+
+def test_card_license_from_the_model_and_unknown_datasets_omitted(toy_name, tmp_path):
+    data, _ = _card(genae.create(toy_name), tmp_path, {"license": "apache-2.0", "dataset": "my photos in /home/me",
+                                                       "metrics": {"mse": 0.1}})
+    assert data["license"] == "apache-2.0" and "datasets" not in data and "model-index" not in data
+    with pytest.raises(ValueError, match="Hub dataset ids"):
+        _card(genae.create(toy_name), tmp_path / "bad", {"datasets": ["fashion mnist"]})
+
+
+def test_bundled_cards_are_valid_hub_cards():
+    from huggingface_hub import ModelCard
+
+    from genae.registry import REGISTRY
+
+    REGISTRY.discover()
+    bundled = [s for s in REGISTRY.pretrained.values() if s.package_files and s.availability()[0]]
+    assert bundled
+    for spec in bundled:
+        folder = spec.packaged_folder()
+        data = ModelCard.load(str(folder.joinpath("README.md"))).data.to_dict()
+        facts = json.loads(folder.joinpath("config.json").read_text())["card"]
+        assert data["library_name"] == "genae" and data["license"] == facts.get("license", "unknown"), spec.name
+        assert all("/" in dataset_id and " " not in dataset_id for dataset_id in data.get("datasets", [])), spec.name
+
+
+def test_from_pretrained_on_the_class_checks_the_type(toy_name, tmp_path):
+    from genae.interfaces import GenerativeAutoencoder
+    from genae.testing.toy import ToyAutoencoder
+
+    genae.create(toy_name).save_pretrained(tmp_path / "m")
+    assert isinstance(ToyAutoencoder.from_pretrained(tmp_path / "m"), ToyAutoencoder)
+    assert isinstance(GenerativeAutoencoder.from_pretrained(tmp_path / "m"), ToyAutoencoder)
+    baselines = pytest.importorskip("genae_plugins.baselines.model")
+    with pytest.raises(TypeError, match="holds a ToyAutoencoder.*not a VAE"):
+        baselines.VAE.from_pretrained(tmp_path / "m")
+
+
+def test_from_pretrained_and_load_take_hub_options(toy_name, tmp_path, monkeypatch):
+    from genae.testing.toy import ToyAutoencoder
+
+    cache, commit = tmp_path / "elsewhere", "c" * 40
+    model = genae.create(toy_name)
+    model.save_pretrained(tmp_path / "m")
+    _populate_hub_cache(cache, "genae-test/toy2", commit, tmp_path / "m", ref="v1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    by_repo = ToyAutoencoder.from_pretrained("genae-test/toy2", revision="v1", cache_dir=cache)
+    by_load = genae.load("hf-hub:genae-test/toy2", revision="v1", cache_dir=cache, token=False)
+    assert torch.equal(_outputs(by_repo), _outputs(model)) and torch.equal(_outputs(by_load), _outputs(model))
+    with pytest.raises(ValueError, match="pins 'v1' but revision='v2'"):
+        genae.load("hf-hub:genae-test/toy2@v1", revision="v2", cache_dir=cache)
+    with pytest.raises(ValueError, match="only hf-hub: names have revisions"):
+        genae.load("vae-fashion-mnist-32", revision="v1")
+
+
+def test_model_push_to_hub_uploads_a_saved_folder(toy_name, monkeypatch):
+    uploads = []
+
+    class RecordingApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, private, exist_ok):
+            pass
+
+        def upload_folder(self, **kwargs):
+            from pathlib import Path
+
+            uploads.append((kwargs, sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())))
+            return type("Info", (), {"commit_url": "https://hub.example/commit/2"})()
+
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
+    url = genae.create(toy_name).push_to_hub("org/toy", commit_message="first", revision="main")
+    assert url == "https://hub.example/commit/2"
+    kwargs, files = uploads[0]
+    assert files == ["README.md", "config.json", "model.safetensors"]
+    assert kwargs["commit_message"] == "first" and kwargs["revision"] == "main"
