@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genae._version import __version__
+from genae.cards import render_model_card
 from genae.io import atomic_folder
 
 if TYPE_CHECKING:
@@ -191,64 +192,59 @@ def download_from_hub(
     return Path(folder)
 
 
-def push_to_hub(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
+def push_to_hub(
+    folder: str | Path,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+    revision: str | None = None,
+) -> str:
     """Upload a saved model folder; returns the commit URL."""
     from huggingface_hub import HfApi
 
     folder = Path(folder)
-    read_config(folder)  # refuse to upload something that would not load
+    architecture = read_config(folder)["architecture"]  # refuse to upload something that would not load
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     info = api.upload_folder(
         folder_path=str(folder),
         repo_id=repo_id,
         allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
-        commit_message=f"Upload genae model ({read_config(folder)['architecture']})",
+        commit_message=commit_message or f"Upload genae model ({architecture})",
+        revision=revision,
     )
     return str(getattr(info, "commit_url", info))
 
 
+def push_model_to_hub(model: GenerativeAutoencoder, repo_id: str, **options: Any) -> str:
+    """``model.push_to_hub``: save to a temporary folder (safetensors + config + card), then upload it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="genae-push-") as tmp:
+        return push_to_hub(save_pretrained(model, Path(tmp) / "model"), repo_id, **options)
+
+
+def from_pretrained(
+    cls: type[GenerativeAutoencoder],
+    name_or_path: str | Path,
+    device: torch.device | str | None = None,
+    **hub: Any,
+) -> GenerativeAutoencoder:
+    """``Model.from_pretrained``, as ``PyTorchModelHubMixin`` users expect: a local folder, a Hub repo id
+    (``org/repo``, or ``hf-hub:org/repo``) or a registered name, rebuilt through the registry from
+    safetensors only; the result must be an instance of ``cls``."""
+    from genae.factory import load
+
+    text = str(name_or_path)
+    if not Path(text).exists() and text.count("/") == 1 and not text.startswith((".", "/", HUB_PREFIX)):
+        text = HUB_PREFIX + text
+    model = load(text, device=device, **hub)
+    if not isinstance(model, cls):
+        raise TypeError(f"{name_or_path!s} holds a {type(model).__name__} ({model.architecture}), "
+                        f"not a {cls.__name__}; use genae.load to open any model")
+    return model
+
+
 def _jsonable_card(card: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(card), default=str))
-
-
-def render_model_card(model: GenerativeAutoencoder, card: Mapping[str, Any]) -> str:
-    """A Hugging Face model card: YAML front matter, then what the model is and how it was made."""
-    n_params = sum(p.numel() for p in model.parameters())
-    tags = ["genae", "generative-autoencoder", model.architecture, *card.get("tags", [])]
-    lines = ["---", "library_name: genae", f"license: {card.get('license', 'mit')}", "tags:"]
-    lines += [f"- {tag}" for tag in dict.fromkeys(tags)]
-    if card.get("dataset"):
-        lines += ["datasets:", f"- {card['dataset']}"]
-    metrics: Mapping[str, Any] = card.get("metrics", {})
-    if metrics:
-        lines += ["metrics:"] + [f"- {name}" for name in metrics]
-    lines += ["---", "", f"# {card.get('name', model.architecture)}", ""]
-    lines.append(card.get("description", f"A `{model.architecture}` model saved by genae {__version__}."))
-    lines += [
-        "",
-        "## Use",
-        "",
-        "```python",
-        "import genae",
-        f"model = genae.load({card.get('load_name', 'PATH_OR_NAME')!r})",
-        "z = model.encode(images)        # images: (B, C, H, W) in [-1, 1]",
-        "x = model.decode(z)",
-        "```",
-        "",
-        "## Architecture",
-        "",
-        f"- architecture: `{model.architecture}` (plugin `{model.plugin}`)",
-        f"- parameters: {n_params:,}",
-        f"- image shape: {model.image_shape}, latent dim: {model.latent_dim}",
-    ]
-    for key in ("dataset", "data_preparation", "training", "source", "conversion"):
-        if card.get(key):
-            lines.append(f"- {key.replace('_', ' ')}: {card[key]}")
-    if metrics:
-        lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {name} | {value} |" for name, value in metrics.items()]
-    if card.get("limitations"):
-        lines += ["", "## Limitations", "", str(card["limitations"])]
-    lines += ["", "## Config", "", "```json", model.config.to_json(), "```", ""]
-    return "\n".join(lines)
