@@ -59,10 +59,10 @@ def row(name: str, record: dict[str, Any]) -> dict[str, Any]:
             "semisup_method": semisup.get("method"), "status": record["status"], "error": record.get("error")}
 
 
-def references() -> dict[str, Any]:
+def references(n: int) -> dict[str, Any]:
     test = open_dataset("fashion-mnist", split="test", resolution=32, channels=1)
     generator = torch.Generator().manual_seed(SEED)  # the bench's choice of N test images
-    indices = torch.randperm(len(test), generator=generator)[:N].sort().values
+    indices = torch.randperm(len(test), generator=generator)[:n].sort().values
     images = torch.stack([test[int(i)][0] for i in indices])
     labels = torch.as_tensor(test.labels[indices.numpy()])
     labelled = labelled_subset("fashion-mnist", LABELS, SEED, 32, 1)
@@ -99,7 +99,8 @@ def markdown(payload: dict[str, Any]) -> str:
         "",
         f"Produced by `{payload['command']}` at git commit {payload['git_commit']} on {payload['machine']['cpu']} "
         f"({payload['machine']['cores']} cores shared with other jobs, load {payload['machine']['load_average'][0]:.1f}, "
-        f"{payload['machine']['torch_threads']} torch thread). Bench: Fashion-MNIST test split, N = {N}, seed {SEED} "
+        f"{payload['machine']['torch_threads']} torch thread). Bench: Fashion-MNIST test split, N = {payload['n']}, "
+        f"seed {SEED} "
         "(the N and seed of `bench-fashion-mnist`), FID/KID with the fashion-mnist-features extractor. Models: the "
         "runs of `benchmarks/iae/train_all.py` (see its docstring for widths and budget; every IAE/AAE pair had "
         "the same images, batch, widths and seed).",
@@ -148,20 +149,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, required=True, help="the --out folder of train_all.py")
     parser.add_argument("--out", type=Path, default=Path("runs/iae-bench"))
+    parser.add_argument("-n", type=int, default=N, help="test images (10,000: the N of bench-fashion-mnist)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python benchmarks/iae/report.py " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.time()
     present = [run for run in RUNS if (args.runs / run / "model" / "config.json").is_file()]
     folders = [str(args.runs / run / "model") for run in present]
-    mine = run_bench(folders, metrics=IAE_METRICS, n=N, seed=SEED, out=args.out / "iae", progress=False)
-    theirs = run_bench(list(BASELINES), metrics="cluster-error,semisup-error", n=N, seed=SEED,
+    mine = run_bench(folders, metrics=IAE_METRICS, n=args.n, seed=SEED, out=args.out / "iae", progress=False)
+    theirs = run_bench(list(BASELINES), metrics="cluster-error,semisup-error", n=args.n, seed=SEED,
                        out=args.out / "baselines", progress=False)
     rows = [row(run, record) for run, record in zip(present, mine)]
     rows += [row(name, record) for name, record in zip(BASELINES, theirs)]
     baseline_rows = [row(r["model"], r) for r in json.loads(BASELINE_BENCH.read_text())["models"]]
-    payload = {"command": command, "git_commit": git_commit(), "machine": machine(), "n": N, "seed": SEED,
-               "labels": LABELS, "rows": rows, "baseline_rows": baseline_rows, "references": references(),
+    payload = {"command": command, "git_commit": git_commit(), "machine": machine(), "n": args.n, "seed": SEED,
+               "labels": LABELS, "rows": rows, "baseline_rows": baseline_rows, "references": references(args.n),
                "seconds": round(time.time() - started, 1)}
     write_text_atomic(RESULTS.with_suffix(".json"), json.dumps(payload, indent=2, default=str) + "\n")
     write_text_atomic(RESULTS.with_suffix(".md"), markdown(payload))

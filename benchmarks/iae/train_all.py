@@ -57,6 +57,8 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], str | None, str]] = {
                   "IAE, stochastic decoder: 5-d code + 64-d decoder noise (what reconstructions keep)"),
     "cluster": ("iae", {**WIDTHS, **CLUSTER}, {}, "iae-cluster-fashion-mnist-32",
                 "clustering IAE (30 categories + 10-d Gaussian decoder noise)"),
+    "cluster-reg5": ("iae", {**WIDTHS, **CLUSTER}, {"regularisation_weight": 5.0}, None,
+                     "clustering IAE with the regularisation GAN weighted 5× (the 1× run used 4 of 30 categories)"),
     "aae-cluster": ("iae", {**WIDTHS, **CLUSTER, **EUCLIDEAN}, {}, None,
                     "AAE case of the clustering model (squared-error reconstruction)"),
     "semisup": ("iae", {**WIDTHS, **SEMISUP}, LABELS, "iae-semisup-fashion-mnist-32",

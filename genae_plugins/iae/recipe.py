@@ -51,8 +51,9 @@ class ImplicitRecipe(Recipe):
     """The loop shared by the family; subclasses say what the GANs compare (:meth:`discriminator_terms`,
     :meth:`generator_terms`) from one forward pass (:meth:`forward`).
 
-    Options: ``lr`` (generator side), ``disc_lr``, ``betas``, ``batch_size``, and each subclass's term
-    weights. The schedule's lr is the generator's; the discriminators' group scales it by ``disc_lr / lr``.
+    Options: ``lr`` (generator side), ``disc_lr``, ``betas``, ``batch_size``, ``reconstruction_weight`` and
+    ``regularisation_weight`` (1.0), and each subclass's own. The schedule's lr is the generator's; the
+    discriminators' group scales it by ``disc_lr / lr``.
     """
 
     model_class: type[ImplicitModel] = ImplicitModel
@@ -62,7 +63,8 @@ class ImplicitRecipe(Recipe):
         if not isinstance(model, self.model_class):
             raise TypeError(f"{type(self).__name__} trains a {self.model_class.__name__}, got {type(model).__name__}")
         super().__init__(model, **options)
-        allowed = {"lr", "disc_lr", "betas", "batch_size"} | self.extra_options
+        allowed = {"lr", "disc_lr", "betas", "batch_size", "reconstruction_weight", "regularisation_weight"}
+        allowed |= self.extra_options
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise ValueError(f"{type(self).__name__}: unknown option(s) {unknown}; valid: {sorted(allowed)}")
@@ -74,6 +76,10 @@ class ImplicitRecipe(Recipe):
         self.betas = (float(betas[0]), float(betas[1]))
         self.batch_size = _count("batch_size", options.get("batch_size", 64), 2)
         self.discriminators = model.build_discriminators()
+        self.term_weights = {
+            "reconstruction": _number("reconstruction_weight", options.get("reconstruction_weight", 1.0)),
+            "regularisation": _number("regularisation_weight", options.get("regularisation_weight", 1.0)),
+        }
 
     def schedule(self) -> SingleResolution:
         return SingleResolution(self.model.resolution, self.batch_size, self.lr)
@@ -102,7 +108,14 @@ class ImplicitRecipe(Recipe):
 
     def weights(self) -> dict[str, float]:
         """Weight of each generator term (discriminator terms are summed unweighted)."""
-        return {}
+        return self.term_weights
+
+    def autoencode(self, images: Tensor, ctx: StepContext) -> dict[str, Tensor]:
+        """Codes ẑ = f(x, ε) and reconstructions x̂ = g(ẑ, n), with fresh noise draws from the run's generator."""
+        n = images.shape[0]
+        codes = self.model.encoder(images, noise=self.model.encoder_noise(n, ctx.generator))
+        decoded = self.model.decoder(codes, noise=self.model.decoder_noise(n, ctx.generator))
+        return {"codes": codes, "decoded": decoded}
 
     def train_step(self, images: Tensor, ctx: StepContext) -> dict[str, float]:
         logged: dict[str, float] = {}
@@ -136,18 +149,14 @@ class IAERecipe(ImplicitRecipe):
     """
 
     model_class = IAE
-    extra_options = frozenset({"reconstruction_weight", "regularisation_weight", "pixel_weight", "labels",
-                               "label_seed", "label_data", "label_batch", "supervised_weight"})
+    extra_options = frozenset({"pixel_weight", "labels", "label_seed", "label_data", "label_batch",
+                               "supervised_weight"})
     model: IAE
 
     def __init__(self, model: Any, **options: Any) -> None:
         super().__init__(model, **options)
-        self.term_weights = {
-            "reconstruction": _number("reconstruction_weight", options.get("reconstruction_weight", 1.0)),
-            "regularisation": _number("regularisation_weight", options.get("regularisation_weight", 1.0)),
-            "pixel": _number("pixel_weight", options.get("pixel_weight", 0.0)),
-            "supervised": _number("supervised_weight", options.get("supervised_weight", 1.0)),
-        }
+        self.term_weights["pixel"] = _number("pixel_weight", options.get("pixel_weight", 0.0))
+        self.term_weights["supervised"] = _number("supervised_weight", options.get("supervised_weight", 1.0))
         self.label_count = _count("labels", options.get("labels", 0), 0)
         self.label_batch = _count("label_batch", options.get("label_batch", 32), 1)
         self.labelled: dict[str, Any] | None = None
@@ -160,14 +169,8 @@ class IAERecipe(ImplicitRecipe):
                                             model.resolution, model.channels)
             model.card["labelled_subset"] = self.labelled["record"]
 
-    def weights(self) -> dict[str, float]:
-        return self.term_weights
-
     def forward(self, images: Tensor, ctx: StepContext) -> dict[str, Tensor]:
-        n = images.shape[0]
-        codes = self.model.encoder(images, noise=self.model.encoder_noise(n, ctx.generator))
-        decoded = self.model.decoder(codes, noise=self.model.decoder_noise(n, ctx.generator))
-        return {"codes": codes, "decoded": decoded}
+        return self.autoencode(images, ctx)
 
     def discriminator_terms(self, images: Tensor, out: dict[str, Tensor], ctx: StepContext) -> dict[str, Tensor]:
         codes, decoded = out["codes"].detach(), out["decoded"].detach()
@@ -208,21 +211,10 @@ class IAERecipe(ImplicitRecipe):
 class FlippedIAERecipe(ImplicitRecipe):
     """Flipped IAE: a GAN on images regularises the generator; the code is reconstructed adversarially
     (pairs (x̃, z) vs (x̃, ẑ), negatives only) or, with ``reconstruction="euclidean"``, by squared error
-    (InfoGAN). Extra options: ``reconstruction_weight``, ``regularisation_weight`` (1.0)."""
+    (InfoGAN)."""
 
     model_class = FlippedIAE
-    extra_options = frozenset({"reconstruction_weight", "regularisation_weight"})
     model: FlippedIAE
-
-    def __init__(self, model: Any, **options: Any) -> None:
-        super().__init__(model, **options)
-        self.term_weights = {
-            "reconstruction": _number("reconstruction_weight", options.get("reconstruction_weight", 1.0)),
-            "regularisation": _number("regularisation_weight", options.get("regularisation_weight", 1.0)),
-        }
-
-    def weights(self) -> dict[str, float]:
-        return self.term_weights
 
     def forward(self, images: Tensor, ctx: StepContext) -> dict[str, Tensor]:
         n = images.shape[0]
@@ -254,34 +246,26 @@ class CycleIAERecipe(ImplicitRecipe):
     """CycleIAE: the trainer streams domain A; domain B is named by the ``domain_b`` option (see
     :func:`~genae_plugins.iae.data.domain_images`) and never paired with A. The regularisation GAN makes
     codes look like domain-B images; the reconstruction GAN matches (a, code) against (â, code).
-    Extra options: ``domain_b`` (required), ``reconstruction_weight``, ``regularisation_weight`` (1.0),
-    ``pixel_weight`` (0.0; an L2 cycle term as in CycleGAN, which the paper replaces by the GAN)."""
+    Extra options: ``domain_b`` (required), ``pixel_weight`` (0.0; an L2 cycle term as in CycleGAN, which
+    the paper replaces by the GAN)."""
 
     model_class = CycleIAE
-    extra_options = frozenset({"domain_b", "reconstruction_weight", "regularisation_weight", "pixel_weight"})
+    extra_options = frozenset({"domain_b", "pixel_weight"})
     model: CycleIAE
 
     def __init__(self, model: Any, **options: Any) -> None:
         super().__init__(model, **options)
         if "domain_b" not in options:
             raise ValueError("CycleIAERecipe: option domain_b is required (which images are domain B)")
-        self.term_weights = {
-            "reconstruction": _number("reconstruction_weight", options.get("reconstruction_weight", 1.0)),
-            "regularisation": _number("regularisation_weight", options.get("regularisation_weight", 1.0)),
-            "pixel": _number("pixel_weight", options.get("pixel_weight", 0.0)),
-        }
+        self.term_weights["pixel"] = _number("pixel_weight", options.get("pixel_weight", 0.0))
         self.domain_b = domain_images(options["domain_b"], model.resolution, model.config.channels_b)
         model.prior.fill(self.domain_b.flatten(1))
 
-    def weights(self) -> dict[str, float]:
-        return self.term_weights
-
     def forward(self, images: Tensor, ctx: StepContext) -> dict[str, Tensor]:
-        n = images.shape[0]
-        codes = self.model.encoder(images, noise=self.model.encoder_noise(n, ctx.generator))
-        decoded = self.model.decoder(codes, noise=self.model.decoder_noise(n, ctx.generator))
-        picks = torch.randint(len(self.domain_b), (n,), generator=ctx.generator, device=ctx.generator.device).cpu()
-        return {"codes": codes, "decoded": decoded, "domain_b": self.domain_b[picks].to(images)}
+        out = self.autoencode(images, ctx)
+        picks = torch.randint(len(self.domain_b), (images.shape[0],), generator=ctx.generator,
+                              device=ctx.generator.device).cpu()
+        return {**out, "domain_b": self.domain_b[picks].to(images)}
 
     def discriminator_terms(self, images: Tensor, out: dict[str, Tensor], ctx: StepContext) -> dict[str, Tensor]:
         codes, decoded = out["codes"].detach(), out["decoded"].detach()
