@@ -147,7 +147,7 @@ def convert_state(checkpoint: Mapping[str, Any], **encoder: Any) -> Any:
             raise ConversionError(f"g_ema lacks {len(missing)} generator tensors, e.g. {missing[:3]}")
         latent_avg = checkpoint.get("latent_avg")
         if latent_avg is None:
-            latent_avg = model.mean_w(4096, generator=torch.Generator().manual_seed(0))
+            latent_avg = model.mean_w(4096)
         if not isinstance(latent_avg, Tensor) or latent_avg.numel() != config.latent_dim:
             raise ConversionError(f"latent_avg: expected [{config.latent_dim}] or [1, {config.latent_dim}], "
                                   f"got {getattr(latent_avg, 'shape', type(latent_avg).__name__)}")

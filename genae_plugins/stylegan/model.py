@@ -35,7 +35,7 @@ class StyleGAN2(GenerativeAutoencoder):
         self.encoder = TimmStyleEncoder(config.encoder_backbone, config.channels_in, config.latent_dim,
                                         self.decoder.num_styles, output=config.encoder_output)
         with torch.no_grad():
-            self.prior.w_avg.copy_(self.mean_w(MEAN_W_SAMPLES, generator=torch.Generator().manual_seed(0))[0])
+            self.prior.w_avg.copy_(self.mean_w(MEAN_W_SAMPLES)[0])
         self.encoder.set_center(self.prior.w_avg)
 
     def capabilities(self) -> dict[str, bool]:
@@ -52,8 +52,10 @@ class StyleGAN2(GenerativeAutoencoder):
         return self.prior.w_avg
 
     def mean_w(self, n: int = MEAN_W_SAMPLES, generator: torch.Generator | None = None) -> Tensor:
-        """Mean of ``n`` mapped draws, ``(1, D)`` (rosinality's ``mean_latent``)."""
-        return self.prior.sample(n, generator=generator).mean(0, keepdim=True)
+        """Mean of ``n`` mapped draws, ``(1, D)`` (rosinality's ``mean_latent``); seed 0 unless ``generator``."""
+        generator = generator or torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            return self.prior.sample(n, generator=generator).mean(0, keepdim=True)
 
     def truncate(self, w: Tensor, psi: float, center: Tensor | None = None) -> Tensor:
         """``center + psi·(w − center)`` for w ``(B, D)`` or W+ ``(B, S, D)``; ``center`` defaults to ``w_avg``."""
