@@ -11,11 +11,13 @@ TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
 	$(BIN)/pip install --disable-pip-version-check -q $(TORCH_PIN)
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
+	# The example third-party plugin is installed like any other, so its entry point is what CI exercises.
+	$(BIN)/pip install --disable-pip-version-check -q -e examples/plugin
 	touch $(STAMP)
 
 demo: setup
@@ -29,6 +31,7 @@ EMULATED_AVX2 := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INS
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q examples/plugin/tests
 	$(EMULATED_AVX2) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m numerics -p no:cacheprovider
 	$(EMULATED_AVX2) OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q -m numerics -p no:cacheprovider
 
