@@ -206,7 +206,7 @@ class GenerativeAutoencoder(nn.Module):
         """Dtype, then finiteness (and range) in one reduction: NaN in, NaN out would pass silently."""
         if not x.is_floating_point():
             raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
-        if x.dtype != self.dtype:
+        if x.dtype != self.dtype and not torch.is_autocast_enabled(x.device.type):  # autocast mixes dtypes
             raise TypeError(
                 f"{name}: dtype {x.dtype}, but the model computes in {self.dtype}; pass {name}.to({self.dtype})"
             )

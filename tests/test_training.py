@@ -251,7 +251,7 @@ class GlobalRandomRecipe(ToyRecipe):
         return super().train_step(images + 0.1 * torch.randn_like(images), ctx)
 
     def preview(self, images, latents, phase):
-        return super().preview(images + 0.1 * torch.randn_like(images), latents, phase)
+        return super().preview((images + 0.1 * torch.randn_like(images)).clamp(-1, 1), latents, phase)
 
 
 def test_grids_and_checkpoints_do_not_change_training(toy_name, data, tmp_path):
