@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=1000, help="test images for encode/decode speed")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    command = "OMP_NUM_THREADS={} python benchmarks/lia/speed.py {}".format(
-        os.environ.get("OMP_NUM_THREADS", args.threads), " ".join(sys.argv[1:] if argv is None else argv))
+    command = " ".join(["OMP_NUM_THREADS={} python benchmarks/lia/speed.py".format(
+        os.environ.get("OMP_NUM_THREADS", args.threads)), *(sys.argv[1:] if argv is None else argv)])
     data = open_dataset("fashion-mnist-mini", split="test", resolution=32)
     images = torch.stack([data[i][0] for i in range(len(data))]).repeat(args.images // len(data) + 1, 1, 1, 1)
     lia, automod = genae.load("lia-fashion-mnist-32"), genae.load("automodulator-fashion-mnist-32")
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     for name, model in (("lia", genae.load("lia-fashion-mnist-32")), ("automodulator", automod)):
         speed = measure_speed(model.eval(), images[: args.images])
-        rows[name] = {"encode_img_s": speed["encode_images_per_s"], "decode_img_s": speed["decode_images_per_s"]}
+        rows.setdefault(name, {}).update(encode_img_s=speed["encode_images_per_s"], decode_img_s=speed["decode_images_per_s"])
     meta = {"command": command, "git_commit": git_commit(), "threads": args.threads, "batch_size": 32,
             "cpu": platform.processor() or platform.machine(), "load": os.getloadavg()}
     write_text_atomic(RESULTS.with_suffix(".json"), json.dumps({**meta, "rows": rows}, indent=2) + "\n")
