@@ -13,6 +13,8 @@ from genae_plugins.automodulator.config import AutomodulatorConfig
 from genae_plugins.automodulator.losses import AutomodulatorLosses, LossWeights, mixed_styles
 from genae_plugins.automodulator.model import Automodulator
 
+pytestmark = pytest.mark.numerics  # re-run by `make test` on an emulated AVX2 CPU
+
 N, MIX = 8, 4
 WEIGHTS = LossWeights(latent=0.5, layer=2.0, fake_kl=0.1)
 

@@ -20,6 +20,8 @@ from genae.testing.toy_recipe import ToyRecipe, register_toy
 from genae.training import Trainer, cli
 from genae.training.cli import train_command
 
+pytestmark = pytest.mark.numerics  # re-run by `make test` on an emulated AVX2 CPU
+
 
 def cpu_with(monkeypatch, flags: set[str], onednn: bool) -> None:
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
