@@ -32,14 +32,10 @@ def values(model: dict[str, Any]) -> dict[str, float | None]:
 
 
 def budget(name: str) -> tuple[int, float]:
-    """Training images and wall seconds from the model card (LIA: both stages, from its training record)."""
+    """Training images and wall seconds from the model card (LIA's card counts both stages)."""
     import genae
 
-    if name in ("lia", LIA_BUNDLED):
-        record = json.loads((REPO / "benchmarks" / "results" / f"{LIA_BUNDLED}.json").read_text())
-        stages = (record["stage1"], record["stage2"])
-        return sum(s["images_seen"] for s in stages), sum(s["wall_time_s"] for s in stages)
-    card = genae.load(name).card
+    card = genae.load(LIA_BUNDLED if name == "lia" else name).card
     return card["images_seen"], card["wall_time_s"]
 
 

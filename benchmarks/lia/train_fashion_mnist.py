@@ -55,8 +55,8 @@ DEVIATIONS = (
     "Scale: 32×32 grey Fashion-MNIST, 64-d latent, generator widths [128, 64, 32, 16] (StyleGAN: 512), a few "
     "CPU minutes per stage. Perceptual network: the shipped Fashion-MNIST classifier's last conv block "
     "(128×4×4) with β₁ = 1.0 instead of VGG-16 conv4_3 with β₁ = 5e-5 (no ImageNet weights offline, and VGG "
-    "means little on 32-px grey clothing). Generator EMA decay 0.995 instead of 0.999 (a run of about a "
-    "thousand steps). Growing 4 → 32 px with 8,000 images per low-resolution phase (StyleGAN: 600k-800k). "
+    "means little on 32-px grey clothing). Generator EMA decay 0.995 instead of 0.999 (a run of 2,500 "
+    "steps). Growing 4 → 32 px with 8,000 images per low-resolution phase (StyleGAN: 600k-800k). "
     "The AdaIN is genae's shared one (unbiased std, no epsilon, style biases 1), not StyleGAN's exact form; "
     "to_rgb is a plain 1×1 conv; dense-layer biases of the flow are not scaled by the 0.01 learning-rate "
     "multiplier. Stage 2 decodes without noise (eval mode) rather than with one fixed noise draw."
@@ -145,6 +145,10 @@ def package(args: argparse.Namespace, metrics: dict[str, Any], command: str) -> 
             f"trained by `{STAGE_COMMAND.format(out=args.out, stage=1)}`, then `{STAGE_COMMAND.format(out=args.out, stage=2)}`, "
             f"packaged by `{command}` at git commit {git_commit()} ({platform.machine()})"
         ),
+        # The whole model's budget (the Trainer recorded stage 2's run alone).
+        "images_seen": s1["images_seen"] + s2["images_seen"],
+        "steps": s1["steps"] + s2["steps"],
+        "wall_time_s": round(s1["wall_time_s"] + s2["wall_time_s"], 3),
         "training": (
             f"stage 1 (GAN, recipe options {s1['recipe_options']}): {s1['images_seen']:,} images ({s1['steps']} "
             f"steps) in {s1['wall_time_s']:.0f} s; stage 2 (encoder, options {s2['recipe_options']}): "
