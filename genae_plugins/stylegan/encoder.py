@@ -2,7 +2,8 @@
 
 The backbone is ``timm.create_model(name, pretrained=False, features_only=True)``: its feature pyramid is
 pooled to 2×2 per level (so position survives), concatenated, and read by a linear head giving one w, plus,
-for ``output="w+"``, a zero-initialised head giving one offset per style slot (e4e's "w + Δ_i"). The w
+for ``output="w+"``, a small MLP whose zero-initialised last layer gives one offset per style slot (e4e's
+"w + Δ_i"). The w
 head's bias starts at the decoder's mean w, so an untrained encoder already decodes to the average image.
 ``active_offsets`` (set by the training recipe) lets the offsets in slot by slot, e4e's progressive training.
 """
@@ -36,10 +37,12 @@ class TimmStyleEncoder(Encoder):
         self.backbone = build_backbone(backbone, in_channels)
         width = sum(self.backbone.feature_info.channels()) * POOLED_SIDE**2
         self.to_w = nn.Linear(width, latent_dim)
-        self.to_offsets = nn.Linear(width, num_styles * latent_dim) if output == "w+" else None
-        if self.to_offsets is not None:
-            nn.init.zeros_(self.to_offsets.weight)
-            nn.init.zeros_(self.to_offsets.bias)
+        self.to_offsets = None
+        if output == "w+":  # through a latent-wide bottleneck: a direct width × (slots·D) map would be huge
+            last = nn.Linear(latent_dim, num_styles * latent_dim)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+            self.to_offsets = nn.Sequential(nn.Linear(width, latent_dim), nn.LeakyReLU(0.2), last)
         #: Slots below this index get their offset (slot 0 never: it is w itself); all by default.
         self.register_buffer("active_offsets", torch.tensor(num_styles))
 
