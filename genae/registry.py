@@ -31,6 +31,9 @@ from typing import Any
 
 ENTRY_POINT_GROUP = "genae.plugins"
 BUILTIN_DISTRIBUTION = "genae"
+#: Datasets that are subsets of another: weights for the parent are the weights for them (the shipped
+#: ``fashion-mnist-mini`` images are drawn from the Fashion-MNIST test split).
+DATASET_PARENTS = {"fashion-mnist-mini": "fashion-mnist"}
 
 
 class RegistryError(LookupError):
@@ -397,7 +400,10 @@ class Registry:
             if not weights:
                 raise RegistryError(f"architecture {model.name!r} has no pretrained weights registered")
             return weights[0]
-        on_data = [s for s in weights if s.dataset == dataset.strip().lower()]
+        wanted = dataset.strip().lower()
+        on_data = [s for s in weights if s.dataset == wanted]
+        if not on_data and wanted in DATASET_PARENTS:
+            on_data = [s for s in weights if s.dataset == DATASET_PARENTS[wanted]]
         if len(on_data) == 1:
             return on_data[0]
         if on_data:

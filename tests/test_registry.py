@@ -171,6 +171,7 @@ def test_bundled_names_resolve_like_a_user_types_them():
     assert resolve_model_name("automod", "fashion-mnist") == "automodulator-fashion-mnist-32"
     assert resolve_model_name("AutoMod", "Fashion-MNIST") == "automodulator-fashion-mnist-32"
     assert resolve_model_name("vae-adain", "fashion-mnist") == "vae-adain-fashion-mnist-32"
+    assert resolve_model_name("wae", "fashion-mnist-mini") == "wae-fashion-mnist-32"  # a subset of its test split
 
 
 def test_import_genae_is_light():
