@@ -168,7 +168,9 @@ LIMITATIONS = (
     "Trained for a few CPU minutes ({images:,} images) with networks about 8× narrower than the paper's "
     "(see the config): a demonstration of the method at a budget every user can reproduce, not the paper's "
     "quality. Deviations from the paper: Fashion-MNIST 32×32 instead of MNIST 28×28 (decoder from an 8×8 map, "
-    "tanh output), narrower nets, leaky-ReLU discriminators without batch norm, Adam lr 2e-4 for every net."
+    "tanh output), narrower nets, leaky-ReLU discriminators without batch norm, Adam lr 2e-4 for every net. "
+    "Clustering, semi-supervised and FID figures against k-means on pixels, the AAE case and the baselines: "
+    "benchmarks/results/iae.md."
 )
 
 
