@@ -18,8 +18,10 @@ latent), ``encode_styles(images)`` (per-slot latents ``(B, S, D)`` from its enco
 ``noise_shapes`` plus ``forward_styles(styles, noise=...)`` (optimisable noise maps).
 
 Every image is inverted independently: losses are per image and summed, Adam's updates are per coordinate,
-and noise maps are renormalised per image, so a batch gives the same result as its images one by one
-(up to floating-point reduction order). Batching only buys speed.
+each image draws its randomness from its own seed, and noise maps are renormalised per image, so a batch
+solves the same problem as its images one by one (the floats differ in reduction order, which Adam can
+amplify along directions the loss barely constrains; the reconstructions' quality is the same). Batching
+only buys speed.
 
 The default loss is ``"mse"``: it needs no weights file and means the same thing on every domain and
 resolution. ``"lpips-vgg"`` (the projector's loss) needs torchvision's VGG-16 ImageNet file, which
