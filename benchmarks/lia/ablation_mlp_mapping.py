@@ -30,8 +30,10 @@ from genae.data import open_dataset
 from genae.io import write_text_atomic
 from genae.layers import EqualizedLinear
 from genae.training import Trainer
-from genae.training.recipe import Phase
 from genae_plugins.lia.recipe import LIARecipe
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script holds the encoder-to-z pieces
+from ablation_z_encoder import EncoderToZRecipe, test_mse  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results" / "lia-ablation-mlp"
@@ -55,32 +57,12 @@ class MLPMapping(nn.Module):
         return w
 
 
-class EncoderToZRecipe(LIARecipe):
-    """Stage 2 with the encoder's output read as z and mapped by the MLP."""
-
-    def predict_w(self, images: Tensor) -> Tensor:
-        return self.model.flow.inverse(self.model.encoder.encode_w(images))
-
-    def preview(self, images: Tensor, latents: Tensor, phase: Phase) -> list[Tensor]:
-        return [images, self.model.decode_w(self.predict_w(images)), self.model.decode(latents)]
-
-
 def fit(model: nn.Module, recipe: LIARecipe, dataset: object, out: Path, images: int) -> Trainer:
     trainer = Trainer(model, recipe, dataset, out_dir=out, total_images=images, seed=0, log_every=25,  # type: ignore[arg-type]
                       grid_every=250, checkpoint_every=None, progress=False)
     trainer.export = lambda: out  # type: ignore[method-assign]  # not a registered architecture: keep it in memory
     trainer.fit()
     return trainer
-
-
-@torch.no_grad()
-def test_mse(model: genae.GenerativeAutoencoder, images: Tensor, through_mapping: bool) -> float:
-    total = 0.0
-    for chunk in images.split(500):
-        code = model.encoder.encode_w(chunk)
-        recon = model.decode_w(model.flow.inverse(code) if through_mapping else code)
-        total += float(((recon - chunk) ** 2).sum())
-    return total / images.numel()
 
 
 def main(argv: list[str] | None = None) -> None:

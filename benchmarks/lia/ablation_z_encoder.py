@@ -28,6 +28,7 @@ from genae.bench.provenance import git_commit
 from genae.data import open_dataset
 from genae.io import write_text_atomic
 from genae.training import Trainer
+from genae.training.recipe import Phase
 from genae_plugins.lia.recipe import LIARecipe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,18 +37,22 @@ FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
 
 
 class EncoderToZRecipe(LIARecipe):
-    """Stage 2 with the encoder's output read as ``z``: ``w = φ⁻¹(f(x))`` (flow frozen)."""
+    """Stage 2 with the encoder's output read as ``z``: ``w = φ⁻¹(f(x))`` (the mapping frozen)."""
 
     def predict_w(self, images: Tensor) -> Tensor:
         return self.model.flow.inverse(self.model.encoder.encode_w(images))
 
+    def preview(self, images: Tensor, latents: Tensor, phase: Phase) -> list[Tensor]:
+        return [images, self.model.decode_w(self.predict_w(images)), self.model.decode(latents)]
+
 
 @torch.no_grad()
-def test_mse(model: genae.GenerativeAutoencoder, images: Tensor, through_flow: bool) -> float:
+def test_mse(model: genae.GenerativeAutoencoder, images: Tensor, through_mapping: bool) -> float:
+    """Reconstruction MSE; ``through_mapping``: the encoder's output is z and goes through ``model.flow.inverse``."""
     total = 0.0
     for chunk in images.split(500):
         w = model.encoder.encode_w(chunk)
-        recon = model.decode_w(model.flow.inverse(w) if through_flow else w)
+        recon = model.decode_w(model.flow.inverse(w) if through_mapping else w)
         total += float(((recon - chunk) ** 2).sum())
     return total / images.numel()
 
