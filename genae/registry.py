@@ -275,7 +275,7 @@ class Registry:
         if spec.plugin == "user" and self._current_plugin:
             spec.plugin = self._current_plugin
 
-    def _claim(self, kind: str, spec: ModelSpec | PretrainedSpec, table: dict[str, Any]) -> bool:
+    def _claim(self, kind: str, spec: ModelSpec | PretrainedSpec) -> bool:
         """True if ``spec.name`` is free. A clash during plugin discovery with another plugin's name is
         reported and the spec shadowed (reachable as ``plugin:name``); any other clash is an error."""
         owner = self._owner_of(spec.name)
@@ -295,14 +295,14 @@ class Registry:
     def add_model(self, spec: ModelSpec) -> ModelSpec:
         with self._lock:
             self._stamp(spec)
-            if self._claim("model", spec, self.models):
+            if self._claim("model", spec):
                 self.models[spec.name] = spec
             return spec
 
     def add_pretrained(self, spec: PretrainedSpec) -> PretrainedSpec:
         with self._lock:
             self._stamp(spec)
-            if self._claim("pretrained", spec, self.pretrained):
+            if self._claim("pretrained", spec):
                 self.pretrained[spec.name] = spec
                 for alias in spec.aliases:
                     self.add_alias(alias, spec.name)
