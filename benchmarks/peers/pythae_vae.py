@@ -16,7 +16,8 @@ ratio, measured in one process one after the other; reconstruction MSE of the po
 images, computed by one function for both. Not part of the test suite: pythae is an optional dependency
 (``pip install pythae``; on torch 2.14 it installs with ``--no-deps`` plus pydantic, imageio, cloudpickle).
 
-    OMP_NUM_THREADS=1 python benchmarks/peers/pythae_vae.py --steps 150
+    OMP_NUM_THREADS=1 PYTHONPATH=/path/to/pythae python benchmarks/peers/pythae_vae.py --steps 150 --threads 1 \
+        --genae-precisions fp32,auto
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-images", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--genae-precisions", default="fp32",
+                        help="comma-separated Trainer precisions for genae's runs, e.g. fp32,auto")
     parser.add_argument("--out", type=Path, default=RESULTS / "baselines-pythae")
     return parser.parse_args(argv)
 
@@ -165,7 +168,8 @@ def train_pythae(start: Any, images: torch.Tensor, args: argparse.Namespace) -> 
     return trained, clock
 
 
-def train_genae(start: Any, images: torch.Tensor, args: argparse.Namespace) -> tuple[Any, StepClock]:
+def train_genae(start: Any, images: torch.Tensor, args: argparse.Namespace,
+                precision: str) -> tuple[Any, StepClock, tuple[str, str]]:
     model = copy.deepcopy(start)
     pixels = images[0].numel()
     recipe = VAERecipe(
@@ -175,47 +179,86 @@ def train_genae(start: Any, images: torch.Tensor, args: argparse.Namespace) -> t
     dataset = torch.utils.data.TensorDataset(images, torch.zeros(len(images), dtype=torch.long))
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model, recipe, dataset, out_dir=out, steps=args.steps, seed=args.seed, log_every=1,
-                          grid_every=None, checkpoint_every=None, progress=False)
+                          grid_every=None, checkpoint_every=None, progress=False, precision=precision)
         started = time.perf_counter()
         trainer.fit()
         clock = StepClock()
         clock.wall = time.perf_counter() - started
         records = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
     clock.marks = [started] + [started + r["wall_time_s"] for r in records]
-    return model, clock
+    return model, clock, (trainer.precision, trainer.precision_reason)
 
 
-def write_report(result: dict[str, Any], out: Path) -> None:
-    write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    p, g = result["pythae"], result["genae"]
+def _row(name: str, run: dict[str, Any]) -> str:
+    return (f"| {name} | {run['version']} | {run.get('precision', 'fp32')} | {run['median_step_s']} | "
+            f"{run['wall_per_step_s']} | {run['test_mse']:.4f} |")
+
+
+def _table(result: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### {result['threads']} thread(s): `{result['command']}`",
+        "",
+        f"CPU: {result.get('cpu', result['machine'])}; load average before / after: {result['load_before']} / "
+        f"{result['load_after']}; torch {result['torch']}.",
+        "",
+        "| library | version | precision | median s/step | wall s / step | test reconstruction MSE |",
+        "|---|---|---|---|---|---|",
+        _row("pythae", result["pythae"]),
+    ]
+    genae_runs = {k: v for k, v in result.items() if k == "genae" or k.startswith("genae:")}
+    lines += [_row(name, run) for name, run in genae_runs.items()]
+    lines.append("")
+    for name, run in genae_runs.items():
+        lines.append(f"- {name} / pythae time per step: **{run['median_step_s'] / result['pythae']['median_step_s']:.2f}x** "
+                     f"(medians), {run['wall_s'] / result['pythae']['wall_s']:.2f}x (wall)"
+                     + (f"; precision: {run['precision_reason']}" if run.get("precision_reason") else ""))
+    return [*lines, f"- untrained test MSE: {result['untrained_test_mse']:.4f}", ""]
+
+
+def write_report(records: dict[str, Any], out: Path) -> None:
+    """``records``: ``{"by_threads": {"1": result, ...}, "history": [...]}``, all rendered."""
+    write_text_atomic(out.with_suffix(".json"), json.dumps(records, indent=2) + "\n")
+    latest = next(iter(records["by_threads"].values()))
     lines = [
         "# Peer check: pythae's VAE vs genae's VAE",
         "",
-        f"Same networks (genae `vae`, {result['parameters']:,} parameters, config `{json.dumps(CONFIG)}`), same "
-        f"initial weights, same objective, Adam lr {result['lr']} betas (0.9, 0.999), batch {result['batch_size']}, "
-        f"{result['steps']} steps on the first {result['train_images']} Fashion-MNIST training images (32×32, "
-        f"[-1, 1]); reconstruction MSE of posterior means on {result['test_images']} test images. "
-        f"{result['threads']} thread(s); one process, runs in the order pythae, genae, genae, pythae (times "
-        f"pooled per library). Produced by `{result['command']}`.",
-        "",
-        "| library | version | median s/step | wall s / step | test reconstruction MSE |",
-        "|---|---|---|---|---|",
-        f"| pythae | {p['version']} | {p['median_step_s']} | {p['wall_per_step_s']} | {p['test_mse']:.4f} |",
-        f"| genae | {g['version']} | {g['median_step_s']} | {g['wall_per_step_s']} | {g['test_mse']:.4f} |",
-        "",
-        f"genae / pythae time per step: **{result['median_step_ratio']:.2f}×** (medians), "
-        f"{result['wall_ratio']:.2f}× (wall). Untrained test MSE: {result['untrained_test_mse']:.4f}.",
-        "",
-        "Notes: the machine's CPU was shared with other jobs (load average before / after: "
-        f"{result['load_before']} / {result['load_after']}), so absolute times are noisy; medians resist "
-        "short bursts. Both runs are one epoch, so pythae's \"best epoch\" is its last. Wall times include "
-        "each library's end-of-run save (pythae: cloudpickle of the custom networks; genae: safetensors + "
-        "card) and genae's per-step JSONL logging. (pythae cannot save networks with torch parametrizations, "
-        "e.g. the spectral-norm encoder of genae's PIONEER/automodulator: torch refuses to pickle them.) The libraries draw different batch orders and reparameterisation "
-        "noise, so their MSEs also differ by chance; one seed per library is not a significance test.",
+        f"Same networks (genae `vae`, {latest['parameters']:,} parameters, config `{json.dumps(CONFIG)}`), same "
+        f"initial weights, same objective, Adam lr {latest['lr']} betas (0.9, 0.999), batch {latest['batch_size']}, "
+        f"{latest['steps']} steps on the first {latest['train_images']} Fashion-MNIST training images (32×32, "
+        f"[-1, 1]); reconstruction MSE of posterior means on {latest['test_images']} test images. One process per "
+        "thread count; runs in the order pythae, genae (each precision), the same genae runs reversed, pythae "
+        "(times pooled per library and precision). genae `auto` is `Trainer(precision=\"auto\")`: bf16 "
+        "autocast where the CPU has bf16 units (see `genae/precision.py`), else fp32; pythae runs fp32.",
         "",
     ]
+    for result in records["by_threads"].values():
+        lines += _table(result)
+    lines += [
+        "Notes: the machine's CPU was shared with other jobs, so absolute times are noisy; medians resist short "
+        "bursts. Both runs are one epoch, so pythae's \"best epoch\" is its last. Wall times include each "
+        "library's end-of-run save (pythae: cloudpickle of the custom networks; genae: checkpoint, grid, "
+        "safetensors + card) and genae's per-step JSONL logging (`log_every=1`, needed for per-step times). "
+        "(pythae cannot save networks with torch parametrizations, e.g. the spectral-norm encoder of genae's "
+        "PIONEER/automodulator: torch refuses to pickle them.) The libraries draw different batch orders and "
+        "reparameterisation noise, so their MSEs also differ by chance; one seed per library is not a "
+        "significance test.",
+        "",
+    ]
+    if records.get("history"):
+        lines += ["## Earlier runs", ""]
+        for old in records["history"]:
+            lines.append(f"- `{old['command']}`: pythae median {old['pythae']['median_step_s']} s/step, genae "
+                         f"{old['genae']['median_step_s']} s/step (ratio {old['median_step_ratio']}), load "
+                         f"{old['load_before']} / {old['load_after']}")
+        lines.append("")
     write_text_atomic(out.with_suffix(".md"), "\n".join(lines))
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -226,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         import pythae  # noqa: F401 - fail early and clearly when the optional dependency is missing
     except ImportError as error:
         sys.exit(f"pythae is not importable here ({error}); install it with `pip install pythae`")
+    precisions = args.genae_precisions.split(",")
     train = load_images("train", args.train_images)
     test = load_images("test", args.test_images)
     torch.manual_seed(args.seed)
@@ -234,11 +278,16 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     # A-B-B-A order, so a drift in the machine's load biases neither side. Runs are seeded: the two runs
     # of one library train identical models, and the MSE reported is that of each library's last run.
-    trainers = {"pythae": train_pythae, "genae": train_genae}
-    clocks: dict[str, list[StepClock]] = {"pythae": [], "genae": []}
+    names = [f"genae:{p}" if p != "fp32" else "genae" for p in precisions]
+    clocks: dict[str, list[StepClock]] = {name: [] for name in ["pythae", *names]}
     models: dict[str, Any] = {}
-    for name in ("pythae", "genae", "genae", "pythae"):
-        models[name], clock = trainers[name](start, train, args)
+    reasons: dict[str, str] = {}
+    for name in ["pythae", *names, *reversed(names), "pythae"]:
+        if name == "pythae":
+            models[name], clock = train_pythae(start, train, args)
+        else:
+            precision = name.partition(":")[2] or "fp32"
+            models[name], clock, reasons[name] = train_genae(start, train, args, precision)
         clocks[name].append(clock)
     result = {
         "command": "OMP_NUM_THREADS={} python benchmarks/peers/pythae_vae.py {}".format(
@@ -250,16 +299,22 @@ def main(argv: list[str] | None = None) -> None:
         "untrained_test_mse": round(untrained, 5),
         "pythae": {**timing(clocks["pythae"]), "version": importlib.metadata.version("pythae"),
                    "test_mse": round(reconstruction_mse(models["pythae"], test), 5)},
-        "genae": {**timing(clocks["genae"]), "version": genae.__version__,
-                  "test_mse": round(reconstruction_mse(models["genae"], test), 5)},
         "load_before": [round(v, 2) for v in load_before],
         "load_after": [round(v, 2) for v in os.getloadavg()],
         "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "cpu": cpu_model(),
         "torch": torch.__version__,
     }
-    result["median_step_ratio"] = round(result["genae"]["median_step_s"] / result["pythae"]["median_step_s"], 3)
-    result["wall_ratio"] = round(result["genae"]["wall_s"] / result["pythae"]["wall_s"], 3)
-    write_report(result, args.out)
+    for name in names:
+        result[name] = {**timing(clocks[name]), "version": genae.__version__, "precision": reasons[name][0],
+                        "precision_reason": reasons[name][1],
+                        "test_mse": round(reconstruction_mse(models[name], test), 5)}
+    records: dict[str, Any] = {"by_threads": {}, "history": []}
+    if args.out.with_suffix(".json").exists():
+        earlier = json.loads(args.out.with_suffix(".json").read_text())
+        records = earlier if "by_threads" in earlier else {"by_threads": {}, "history": [earlier]}
+    records["by_threads"][str(args.threads)] = result
+    write_report(records, args.out)
     print(json.dumps(result, indent=2))
 
 
