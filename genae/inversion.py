@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -44,6 +43,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from genae.interfaces import GenerativeAutoencoder, StyleDecoder
+from genae.nets.freezing import frozen
 
 __all__ = [
     "FeatureLoss", "InversionResult", "LPIPSLoss", "PixelMSE", "WeightedLoss", "invert", "make_loss",
@@ -249,22 +249,6 @@ def _style_decoder(model: Any) -> StyleDecoder:
     return model.decoder
 
 
-@contextmanager
-def _frozen(model: GenerativeAutoencoder) -> Iterator[None]:
-    """Eval mode and no parameter gradients for the duration; both restored afterwards."""
-    training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(training)
-
-
 def latent_statistics(model: GenerativeAutoencoder, n: int = MEAN_SAMPLES) -> tuple[Tensor, float]:
     """The mean latent ``(D,)`` and σ_w = sqrt(E‖w − mean‖²) of the model's latent distribution.
 
@@ -402,7 +386,7 @@ def invert(
                     noise_regularize=float(noise_regularize), optimise_noise=optimise_noise,
                     progress=progress)
     started = time.perf_counter()
-    with _frozen(model):
+    with frozen(model, eval_mode=True):
         mean, sigma = latent_statistics(model)
         size = batch_size or images.shape[0]
         seeds = torch.randint(0, 2**62, (images.shape[0],), generator=generator).tolist()

@@ -9,14 +9,14 @@ returned, so an ablation is a matter of options and the log shows exactly what w
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from genae.losses import AdaptiveRobustLoss, cosine_distance, empirical_kl, l1_loss, l2_loss
+from genae.nets.freezing import frozen
 from genae.training.recipe import Phase
 
 RECONSTRUCTION_KINDS = ("robust", "l1", "l2")
@@ -46,19 +46,6 @@ class LossWeights:
                 raise ValueError(f"{name} weight: expected a non-negative number, got {value!r}")
         if self.margin is not None and not self.margin > 0:
             raise ValueError(f"margin: expected a positive number or None, got {self.margin!r}")
-
-
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Stop gradients into ``module``'s parameters (they still flow through it to its inputs)."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for parameter, _ in flags:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
 
 
 def mixed_styles(first: Tensor, second: Tensor, split: int, num_styles: int, rows: int | None = None) -> list[Tensor]:
