@@ -67,7 +67,8 @@ def row(name: str, record: dict[str, Any]) -> dict[str, Any]:
     return {"model": name, "fid": value("fid"), "kid": value("kid"), "mse": value("mse"), "ssim": value("ssim"),
             "cluster_error": value("cluster_error"), "cluster_K": cluster.get("K"),
             "cluster_method": cluster.get("method"), "semisup_error": value("semisup_error"),
-            "semisup_method": semisup.get("method"), "status": record["status"], "error": record.get("error")}
+            "semisup_method": semisup.get("method"), "status": record["status"], "error": record.get("error"),
+            "not_computed": {f["name"]: f["reason"] for f in record["figures"] if f["status"] != "ok"}}
 
 
 def references(n: int) -> dict[str, Any]:
@@ -150,6 +151,8 @@ def markdown(payload: dict[str, Any]) -> str:
     failed = [r for r in payload["rows"] if r["status"] != "ok"]
     if failed:
         lines += ["", "Failed: " + "; ".join(f"{r['model']}: {r['error']}" for r in failed)]
+    missing = sorted({(name, reason) for r in payload["rows"] for name, reason in r["not_computed"].items()})
+    lines += ["", *(f"Not computed ({name}, every model where it is blank): {reason}" for name, reason in missing)]
     lines += ["", "Baseline rows are copied from `benchmarks/results/bench-fashion-mnist.json` (same N, seed, "
               "extractor). Reconstruction metrics of models with decoder noise use the deterministic "
               "reconstruction (noise = 0).", ""]
