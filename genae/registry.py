@@ -147,7 +147,7 @@ class PretrainedSpec:
             return True, "bundled"
         if self.hf_repo:
             return True, f"hf-hub:{self.hf_repo} (downloaded on first use)"
-        return True, "fetched and converted on first use"
+        return True, "resolved on first use by its plugin (download and convert where it has a source)"
 
 
 @dataclass
