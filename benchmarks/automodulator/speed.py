@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -171,17 +170,6 @@ def in_subprocess(*args: str) -> Any:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "git_commit": commit or "unknown"}
-
-
 def load_snapshot() -> dict[str, Any]:
     top = subprocess.run(["top", "-bn1"], capture_output=True, text=True).stdout.splitlines()
     busy = [line for line in top[7:] if line.split() and float(line.split()[8]) > 5.0]
@@ -261,6 +249,7 @@ def main() -> None:
             print(json.dumps(worker(kind, config, precision, int(iterations))))
         return
 
+    from genae.bench.provenance import machine
     from genae.io import write_text_atomic
 
     results: dict[str, Any] = {

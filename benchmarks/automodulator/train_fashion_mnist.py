@@ -20,7 +20,6 @@ import argparse
 import json
 import platform
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 import genae
+from genae.bench.provenance import git_commit
 from genae.data import open_dataset
 from genae.io import write_text_atomic
 from genae.training.recipe import Phase
@@ -187,14 +187,6 @@ def evaluate(model_dir: Path, grids_dir: Path) -> dict[str, Any]:
     }
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def package(model_dir: Path, metrics: dict[str, Any], args: argparse.Namespace) -> None:
     model = genae.load(model_dir)
     card = dict(model.card)
@@ -215,7 +207,7 @@ def package(model_dir: Path, metrics: dict[str, Any], args: argparse.Namespace) 
             f"Weights: {card.get('weights', 'decoder EMA (decay 0.999), as exported by the trainer')}."
         ),
         "data_preparation": "Fashion-MNIST train split (60,000 images), 28x28 zero-padded to 32x32, in [-1, 1]",
-        "source": f"trained by `{command}` at git commit {git_commit()} ({platform.processor() or platform.machine()})",
+        "source": f"trained by `{command}` at git commit {git_commit() or 'unknown'} ({platform.processor() or platform.machine()})",
         "metrics": {
             "test MSE (fashion-mnist-mini test, 200 images, [-1, 1])": metrics["test_mse"],
             "mean-image baseline MSE": metrics["mean_image_baseline_mse"],

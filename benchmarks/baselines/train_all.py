@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ from typing import Any
 import torch
 
 import genae
+from genae.bench.provenance import git_commit
 from genae.data import open_dataset
 from genae.io import write_text_atomic
 from genae.registry import REGISTRY, import_object
@@ -173,21 +173,10 @@ def evaluate(name: str, model_dir: Path, test: torch.Tensor, mini: torch.Tensor,
     }
 
 
-def git_commit() -> str:
-    def git(*command: str) -> str:
-        return subprocess.run(["git", *command], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        dirty = git("status", "--porcelain", "--", "genae", "genae_plugins", "benchmarks/baselines")
-        return git("rev-parse", "HEAD") + (" plus uncommitted changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def package(name: str, model_dir: Path, metrics: dict[str, Any], command: str, evaluate_only: bool) -> Path:
     model = genae.load(model_dir)
     target = PRETRAINED / f"{name}-fashion-mnist-32"
-    source = f"trained by `{command}` at git commit {git_commit()} ({platform.machine()})"
+    source = f"trained by `{command}` at git commit {git_commit() or 'unknown'} ({platform.machine()})"
     if evaluate_only:  # re-packaging after a new evaluation: the weights' provenance is the training run's
         previous = json.loads((target / "config.json").read_text())["card"] if (target / "config.json").is_file() else {}
         source = previous.get("source") or f"packaged by `{command}` (training command not recorded)"
@@ -246,7 +235,7 @@ def merge_rows(results: dict[str, Any], command: str, commit: str) -> dict[str, 
 
 
 def write_results(results: dict[str, Any], args: argparse.Namespace, command: str) -> None:
-    rows = merge_rows(results, command, git_commit())
+    rows = merge_rows(results, command, (git_commit() or "unknown"))
     payload = {"command": command, "config": MODEL_CONFIG, "images": args.images, "batch_size": args.batch_size,
                "threads": args.threads, "seed": args.seed, "models": rows}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import Any
 
 import torch
 
+from genae.bench.provenance import git_commit, machine
 from genae.bench.runner import run_bench
 from genae.data import open_dataset
 from genae.io import write_text_atomic
@@ -83,21 +81,6 @@ def references(n: int) -> dict[str, Any]:
         "kmeans_pixels_K30": pixel_cluster_error(images, labels, 30, SEED),
         "probe_pixels_100_labels": pixel_probe_error(images, labels, labelled["images"], labelled["labels"]),
     }
-
-
-def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
-            "cores": os.cpu_count()}
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -175,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [row(run, record) for run, record in zip(present, mine)]
     rows += [row(name, record) for name, record in zip(BASELINES, theirs)]
     baseline_rows = [row(r["model"], r) for r in json.loads(BASELINE_BENCH.read_text())["models"]]
-    payload = {"command": command, "git_commit": git_commit(), "machine": machine(), "n": args.n, "seed": SEED,
+    payload = {"command": command, "git_commit": (git_commit() or "unknown"), "machine": machine(), "n": args.n, "seed": SEED,
                "labels": LABELS, "rows": rows, "baseline_rows": baseline_rows, "references": references(args.n),
                "seconds": round(time.time() - started, 1)}
     write_text_atomic(RESULTS.with_suffix(".json"), json.dumps(payload, indent=2, default=str) + "\n")

@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import torch
 from torch.utils.data import Subset
 
 import genae
+from genae.bench.provenance import git_commit
 from genae.data import open_dataset
 from genae.registry import REGISTRY, import_object
 from genae.training.trainer import Trainer
@@ -155,17 +155,6 @@ def evaluate(run: str, model_dir: Path, test: torch.Tensor, folder: Path) -> dic
     }
 
 
-def git_commit() -> str:
-    def git(*command: str) -> str:
-        return subprocess.run(["git", *command], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        dirty = git("status", "--porcelain", "--", "genae", "genae_plugins/iae", "benchmarks/iae")
-        return git("rev-parse", "HEAD") + (" plus uncommitted changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 LIMITATIONS = (
     "Trained for a few CPU minutes ({images:,} images) with networks about 8× narrower than the paper's "
     "(see the config): a demonstration of the method at a budget every user can reproduce, not the paper's "
@@ -209,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.package_only:
             model_dir, trained_by = args.out / run / "model", json.loads(provenance.read_text())
         else:
-            trained_by = {"command": command, "git_commit": git_commit()}
+            trained_by = {"command": command, "git_commit": (git_commit() or "unknown")}
             model_dir = train(run, args)
             provenance.write_text(json.dumps(trained_by) + "\n")
         metrics = evaluate(run, model_dir, test, args.out / run / "eval")

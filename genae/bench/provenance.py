@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -26,6 +27,30 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux; ``platform`` elsewhere): speeds are only comparable on it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """What a benchmark script records about where it ran: commit, CPU, cores, threads and the load at the time."""
+    return {
+        "git_commit": git_commit() or "unknown",
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "genae_version": __version__,
@@ -38,5 +63,5 @@ def environment(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         facts["device_name"] = torch.cuda.get_device_name(device)
     else:
-        facts["device_name"] = platform.processor() or platform.machine()
+        facts["device_name"] = cpu_model()
     return facts
