@@ -22,6 +22,7 @@ def _trained_looking_flow(dim: int, seed: int = 0) -> NICEFlow:
     return flow
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("dim", [2, 7, 64])
 def test_inverse_undoes_forward(dim: int) -> None:
     flow = _trained_looking_flow(dim)
@@ -33,6 +34,7 @@ def test_inverse_undoes_forward(dim: int) -> None:
     torch.testing.assert_close(flow(flow.inverse(w)), w, atol=1e-5, rtol=0)
 
 
+@pytest.mark.numerics
 def test_log_prob_is_standard_normal_density_of_the_image() -> None:
     flow = _trained_looking_flow(6)
     w = torch.randn(5, 6, generator=torch.Generator().manual_seed(2))

@@ -50,6 +50,7 @@ def test_shapes_are_inferred(converted):
 
 
 @needs_fixture
+@pytest.mark.numerics
 def test_mapping_and_w_and_wplus_images_match_the_reference(converted, ref):
     with torch.no_grad():
         w = converted.mapping(ref["z"])
@@ -62,6 +63,7 @@ def test_mapping_and_w_and_wplus_images_match_the_reference(converted, ref):
 
 
 @needs_fixture
+@pytest.mark.numerics
 def test_truncation_mixing_and_mean_latent(converted, ref):
     with torch.no_grad():
         w, w2 = converted.mapping(ref["z"]), converted.mapping(ref["z2"])
