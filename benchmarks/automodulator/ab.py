@@ -39,6 +39,8 @@ from typing import Any
 
 import torch
 
+from genae.bench.provenance import machine as provenance_machine
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
@@ -221,7 +223,7 @@ def main() -> None:
         entry = format_variant(args.config, args.kind, args.rounds)
     else:
         entry = compile_variant(args.config, args.kind, args.rounds)
-    machine = speed.machine()
+    machine = provenance_machine()
     entry = {"experiment": args.experiment, "config": args.config, "kind": args.kind, **entry,
              "threads": speed.THREADS, "load_before": load_before, "load_after": speed.load_snapshot(),
              "cpu": machine["cpu"], "cpu_flags": cpu_flags(), "git_commit": machine["git_commit"],
