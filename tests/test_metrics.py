@@ -134,6 +134,19 @@ def test_ssim_on_one_window_by_hand() -> None:
         ssim(a[..., :8, :8], b[..., :8, :8])
 
 
+def test_ssim_is_per_image_across_chunks() -> None:
+    """More images than one convolution chunk: every image's value is what it gets on its own."""
+    from genae.metrics.reconstruction import SSIM_CHUNK
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(SSIM_CHUNK + 5, 2, 16, 16, generator=g) * 2 - 1
+    b = (a + 0.3 * torch.randn(a.shape, generator=g)).clamp(-1, 1)
+    together = ssim(a, b)
+    alone = torch.cat([ssim(a[i:i + 1], b[i:i + 1]) for i in (0, SSIM_CHUNK - 1, SSIM_CHUNK, len(a) - 1)])
+    assert together.shape == (len(a),)
+    torch.testing.assert_close(together[[0, SSIM_CHUNK - 1, SSIM_CHUNK, len(a) - 1]], alone, rtol=0, atol=1e-6)
+
+
 def _blobs(n: int, seed: int, resolution: int = 32) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     low = torch.randn(n, 1, 4, 4, generator=g)
