@@ -93,8 +93,8 @@ def markdown(payload: dict[str, Any]) -> str:
         "# IAE family on Fashion-MNIST 32×32",
         "",
         f"Produced by `{payload['command']}` at git commit {payload['git_commit']} on {payload['machine']['cpu']} "
-        f"({payload['machine']['cores']} cores shared with other jobs, load {payload['machine']['load_average'][0]:.1f}, "
-        f"{payload['machine']['torch_threads']} torch thread). Bench: Fashion-MNIST test split, N = {payload['n']}, "
+        f"({payload['machine']['cores']} cores, load average {payload['machine']['load_average_1_5_15'][0]:.1f} at the start, "
+        f"{payload['machine']['torch_threads']} torch threads). Bench: Fashion-MNIST test split, N = {payload['n']}, "
         f"seed {SEED} "
         "(the N and seed of `bench-fashion-mnist`), FID/KID with the fashion-mnist-features extractor. Models: the "
         "runs of `benchmarks/iae/train_all.py` (see its docstring for widths and budget; every IAE/AAE pair had "
