@@ -81,6 +81,23 @@ def broadcast_module(module: nn.Module, world: World) -> None:
 
 
 @torch.no_grad()
+def average_buffers(module: nn.Module, world: World) -> None:
+    """Replace every floating-point buffer (batch-norm running statistics) by its mean over ranks.
+
+    Each rank's batch norms track statistics of its own share of the batch, so without this the saved model
+    would carry rank 0's share only; the mean over ranks is the statistic of the whole batch (exactly for
+    running means, up to the between-rank spread for running variances). Called at every checkpoint, on
+    every rank, so a resumed run continues from the same buffers as the run that wrote the checkpoint.
+    """
+    if not world.distributed:
+        return
+    for buffer in module.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer)
+            buffer /= world.size
+
+
+@torch.no_grad()
 def average_gradients(parameters: Sequence[Tensor], world: World) -> None:
     """Average ``.grad`` over ranks in one flat all-reduce.
 

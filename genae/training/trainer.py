@@ -467,7 +467,9 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path | None:
-        """Collective under DDP (every rank's RNG state is gathered); rank 0 writes."""
+        """Collective under DDP (buffers averaged, every rank's RNG state gathered); rank 0 writes."""
+        for module in (self.model, *self.recipe_modules.values()):
+            dist_utils.average_buffers(module, self.world)
         rngs = dist_utils.gather_objects(rng_state(self.generator), self.world)
         path = None
         if self.world.is_main:
