@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 
@@ -9,10 +14,11 @@ import genae
 from genae.data import open_dataset
 from genae.registry import REGISTRY, import_object
 from genae.testing import check_model
+from genae.testing.step import DirectStep
 from genae.training.trainer import Trainer
 from genae_plugins.iae.config import IAEConfig
 from genae_plugins.iae.data import edge_maps
-from genae_plugins.iae.nets import ImageDiscriminator, LatentBias
+from genae_plugins.iae.nets import CodeDiscriminator, ImageDiscriminator, LatentBias, MLPEncoder
 from genae_plugins.iae.priors import CategoricalPrior, ImageBankPrior
 from genae_plugins.iae.recipe import discriminator_loss, generator_loss
 
@@ -26,6 +32,9 @@ VARIANTS = {
     "iae-case4": ("iae", {**TINY, "decoder_noise": 6, "encoder_noise": 3}),
     "iae-cluster": ("iae", {**TINY, "code": "categorical", "latent_dim": 7, "decoder_noise": 4,
                             "conditioning": "location-invariant"}),
+    "iae-cluster-balanced": ("iae", {**TINY, "code": "categorical", "latent_dim": 7, "decoder_noise": 4,
+                                     "conditioning": "location-invariant", "logit_batch_norm": True,
+                                     "code_disc_batch_mean": True}),
     "aae": ("iae", {**TINY, "reconstruction": "euclidean"}),
     "flipped-iae": ("flipped-iae", TINY),
     "infogan": ("flipped-iae", {**TINY, "reconstruction": "euclidean", "decoder_noise": 3}),
@@ -54,6 +63,7 @@ def test_registered_through_the_entry_point() -> None:
     ({"code": "discrete"}, "code"), ({"conditioning": "global"}, "conditioning"),
     ({"reconstruction": "l1"}, "reconstruction"), ({"decoder_noise": -1}, "decoder_noise"),
     ({"decoder_channels": [8, 4, 4, 4, 4]}, "decoder_channels"), ({"code": "categorical", "latent_dim": 1}, "latent_dim"),
+    ({"logit_batch_norm": True}, "logit_batch_norm"),
 ])
 def test_config_refuses_bad_values(bad: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -97,6 +107,19 @@ def test_categorical_code_is_a_distribution_and_classify_is_its_argmax() -> None
         make("iae-case2").classify(x)
 
 
+def test_logit_batch_norm_keeps_a_dominant_category_from_taking_every_image() -> None:
+    """An output bias that sends every image to category 0 cannot survive standardisation over the batch."""
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 32, 32) * 2 - 1
+    used = {}
+    for norm in (False, True):
+        encoder = MLPEncoder((1, 32, 32), 7, [32], categorical=True, logit_batch_norm=norm)
+        with torch.no_grad():
+            encoder.out.bias[0] = 100.0
+        used[norm] = len(encoder(x).argmax(1).unique())
+    assert used[False] == 1 and used[True] > 1
+
+
 def test_categorical_prior_draws_one_hot_uniformly() -> None:
     prior = CategoricalPrior(5)
     draws = prior.sample(5000, generator=torch.Generator().manual_seed(0))
@@ -132,6 +155,18 @@ def test_joint_discriminator_sees_the_code() -> None:
     d = ImageDiscriminator((1, 32, 32), [4, 8], 16, "location-dependent", latent_dim=6, condition_hidden=16)
     x = torch.randn(2, 1, 32, 32)
     assert not torch.allclose(d(x, torch.randn(2, 6)), d(x, torch.randn(2, 6)))
+
+
+def test_batch_mean_lets_the_code_discriminator_see_unequal_category_use() -> None:
+    """Per code, a batch using one category looks like a prior batch; only the batch mean tells them apart."""
+    torch.manual_seed(0)
+    prior = torch.eye(5).repeat(2, 1)  # every category used equally
+    collapsed = torch.eye(5)[[0] * 10]  # one category only; its first row equals the prior's first row
+    per_code, with_mean = CodeDiscriminator(5, [16]), CodeDiscriminator(5, [16], batch_mean=True)
+    assert torch.equal(per_code(prior)[0], per_code(collapsed)[0])
+    assert not torch.allclose(with_mean(prior)[0], with_mean(collapsed)[0])
+    model = genae.create("iae", resolution=32, **{**VARIANTS["iae-cluster"][1], "code_disc_batch_mean": True})
+    assert model.build_discriminators()["regularisation"].batch_mean
 
 
 def test_gan_losses_match_hand_values() -> None:
@@ -194,6 +229,66 @@ def test_cycle_recipe_fills_the_prior_with_domain_b(tmp_path) -> None:
     assert not torch.equal(bank, placeholder) and set(bank.unique().tolist()) <= {-1.0, 1.0}
     with pytest.raises(ValueError, match="domain_b"):
         _fit(make("cycle-iae"), tmp_path / "none")
+
+
+@pytest.mark.parametrize("variant", ["iae-case4", "iae-cluster", "flipped-iae", "cycle-iae"])
+def test_bf16_autocast_step_stays_close_to_float32(variant: str) -> None:
+    """bf16 changes the networks' arithmetic, not the recipe: the same step logs the same terms, nearly equal."""
+    data = open_dataset("fashion-mnist-mini", split="train", resolution=32, channels=1, limit=8)
+    images = torch.stack([data[i][0] for i in range(8)])
+    options = {"domain_b": MINI_B} if variant == "cycle-iae" else {}
+    logs = {}
+    for bf16 in (False, True):
+        model = make(variant)
+        recipe = import_object(REGISTRY.model_spec(model.architecture).recipe)(model, batch_size=8, **options)
+        logs[bf16] = recipe.train_step(images, DirectStep(recipe.build_optimizers(), bf16=bf16))
+    assert logs[True].keys() == logs[False].keys()
+    for name, value in logs[False].items():
+        assert logs[True][name] == pytest.approx(value, rel=0.05, abs=0.02), name
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    import torch
+    import genae
+    from genae.data import open_dataset
+    from genae.registry import REGISTRY, import_object
+    from genae.training import Trainer
+
+    out, config = sys.argv[1], eval(sys.argv[2])
+    rank = int(os.environ["RANK"])
+    torch.manual_seed(rank)  # different initial weights per rank: the trainer must broadcast rank 0's
+    model = genae.create("iae", resolution=32, **config)
+    recipe = import_object(REGISTRY.model_spec("iae").recipe)(model, batch_size=8, labels=10,
+                                                              label_data="fashion-mnist-mini", label_batch=4)
+    data = open_dataset("fashion-mnist-mini", split="train", resolution=32, channels=1, limit=64)
+    Trainer(model, recipe, data, out_dir=out, steps=3, grid_every=None, progress=False).fit()
+    state = {**{"model." + k: v for k, v in model.state_dict().items()},
+             **{"disc." + k: v for k, v in recipe.discriminators.state_dict().items()}}
+    torch.save(state, os.path.join(out, f"rank{rank}.pt"))
+    """
+)
+
+
+def test_torchrun_keeps_model_and_discriminators_in_step(tmp_path) -> None:
+    """Two gloo processes train a semi-supervised IAE: both GANs' discriminators and the model stay identical
+    across ranks (gradients of every optimiser averaged). Batch-norm statistics are per rank, so the run is
+    not expected to equal one process (docs/iae.md says so)."""
+    script = tmp_path / "train_ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    config = {**VARIANTS["iae-cluster"][1], "latent_dim": 10}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(script), str(tmp_path / "run"), repr(config)]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    rank0, rank1 = (torch.load(tmp_path / "run" / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert any(k.startswith("disc.regularisation") for k in rank0) and any(k.startswith("disc.reconstruction") for k in rank0)
+    differing = [k for k, v in rank0.items() if v.is_floating_point() and not torch.equal(v, rank1[k])]
+    assert not differing, differing
+    assert genae.load(tmp_path / "run" / "model").card["labelled_subset"]["count"] == 10
 
 
 def test_recipe_refuses_unknown_options_and_wrong_model() -> None:

@@ -22,10 +22,10 @@ ARCHITECTURES: dict[str, tuple[str, str, str]] = {
                   "CycleIAE: unpaired, stochastic image-to-image translation through an image-shaped code"),
 }
 
-#: Bundled weights: folder -> (architecture, description). Only folders that ship are registered. No clustering
-#: model ships: the one trained at this budget used 4 of its 30 categories (benchmarks/results/iae.md).
+#: Bundled weights: folder -> (architecture, description). Only folders that ship are registered.
 PRETRAINED: dict[str, tuple[str, str]] = {
     "iae-fashion-mnist-32": ("iae", "IAE, deterministic decoder, reconstruction case"),
+    "iae-cluster-fashion-mnist-32": ("iae", "clustering IAE, 30 categories + 10-d decoder noise, no labels"),
     "iae-semisup-fashion-mnist-32": ("iae", "IAE, categorical code (10 classes), trained with 100 labels"),
     "flipped-iae-fashion-mnist-32": ("flipped-iae", "flipped IAE, deterministic nets"),
     "cycle-iae-fashion-edges-32": ("cycle-iae", "CycleIAE, Fashion-MNIST garments ↔ their edge maps (unpaired)"),

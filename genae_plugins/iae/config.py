@@ -80,14 +80,20 @@ class IAEConfig(GANConfig):
     decoder_channels: tuple[int, ...] = (128, 64)  # feature maps before each stride-2 up-convolution
     condition_hidden: int = 1000  # ReLU units of the location-dependent conditioning network
     code_disc_widths: tuple[int, ...] = (2000, 2000)  # regularisation discriminator (appendix B.1)
+    code_disc_batch_mean: bool = False  # show it each batch's mean code too (not in the paper; see nets.py)
+    logit_batch_norm: bool = False  # batch-normalise a categorical encoder's logits (not in the paper; nets.py)
 
     def validate(self) -> None:
         super().validate()
         _choice("code", self.code, CODES)
         _choice("reconstruction", self.reconstruction, RECONSTRUCTIONS)
         _choice("conditioning", self.conditioning, CONDITIONINGS)
-        if not isinstance(self.regularisation, bool):
-            raise ValueError(f"regularisation: expected a bool, got {self.regularisation!r}")
+        for flag in ("regularisation", "code_disc_batch_mean", "logit_batch_norm"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag}: expected a bool, got {getattr(self, flag)!r}")
+        if self.logit_batch_norm and self.code != "categorical":
+            raise ValueError("logit_batch_norm: only a categorical code has logits to normalise; set "
+                             "code='categorical' or leave logit_batch_norm False")
         if self.code == "categorical" and self.latent_dim < 2:
             raise ValueError(f"latent_dim: a categorical code needs at least 2 categories, got {self.latent_dim}")
         _widths("encoder_widths", self.encoder_widths, allow_empty=True)

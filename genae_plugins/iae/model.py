@@ -84,7 +84,7 @@ class IAE(ImplicitModel):
         super().__init__(config)
         c = config
         self.encoder = MLPEncoder(self.image_shape, c.latent_dim, c.encoder_widths, c.encoder_noise,
-                                  categorical=c.code == "categorical")
+                                  categorical=c.code == "categorical", logit_batch_norm=c.logit_batch_norm)
         self.decoder = ConvDecoder(c.latent_dim, c.channels_in, c.decoder_hidden, c.decoder_channels,
                                    c.decoder_start, c.decoder_noise)
         self.prior = _prior(c)
@@ -107,7 +107,7 @@ class IAE(ImplicitModel):
             nets["reconstruction"] = ImageDiscriminator(self.image_shape, c.disc_channels, c.disc_hidden,
                                                         c.conditioning, c.latent_dim, c.condition_hidden)
         if c.regularisation:
-            nets["regularisation"] = CodeDiscriminator(c.latent_dim, c.code_disc_widths)
+            nets["regularisation"] = CodeDiscriminator(c.latent_dim, c.code_disc_widths, c.code_disc_batch_mean)
         return nets
 
 
