@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ import genae
 from genae.data import open_dataset
 from genae.metrics._files import MissingWeightsError, hub_checkpoint_dir
 from genae.testing import check_model
+from genae.testing.step import DirectStep
 from genae.training import Trainer
-from genae.training.recipe import Phase, StepContext
 from genae_plugins.lia.model import LIA
 from genae_plugins.lia.perceptual import VGG16_FILE, build_perceptual
 from genae_plugins.lia.recipe import LIARecipe
@@ -36,25 +35,6 @@ def mini() -> Any:
 
 def images(dataset: Any, n: int = 8) -> torch.Tensor:
     return torch.stack([dataset[i][0] for i in range(n)])
-
-
-class StandIn(StepContext):
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], bf16: bool = False) -> None:
-        self.device = torch.device("cpu")
-        self.step, self.images_seen = 0, 0
-        self.phase = Phase(index=0, resolution=16, alpha=1.0, batch_size=8, lr=1e-3, fading=False)
-        self.generator = torch.Generator().manual_seed(0)
-        self.world_size, self.rank = 1, 0
-        self.optimizers, self.bf16 = optimizers, bf16
-
-    def optimize(self, optimizer: str, loss: torch.Tensor) -> None:
-        opt = self.optimizers[optimizer]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
 
 
 def test_check_model_passes_on_the_default_32px_model() -> None:
@@ -111,7 +91,7 @@ def test_stage1_step_trains_generator_flow_and_discriminator_not_the_encoder(min
     model = tiny()
     recipe = LIARecipe(model, stage=1, grow=False, batch_size=8)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    log = recipe.train_step(images(mini), StandIn(recipe.build_optimizers()))
+    log = recipe.train_step(images(mini), DirectStep(recipe.build_optimizers(), resolution=16))
     assert {"dis/logistic", "dis/r1", "gen/logistic"} <= set(log)
     after = model.state_dict()
     changed = {k.split(".")[0] for k in after if not torch.equal(before[k], after[k])}
@@ -125,7 +105,7 @@ def test_stage1_style_mixing_probability(probability: float) -> None:
     recipe = LIARecipe(model, stage=1, style_mixing=probability, grow=False, batch_size=8)
     seen: list[list[torch.Tensor]] = []
     model.decoder.forward_w = lambda ws, *a, **k: seen.append(ws) or torch.zeros(1)  # type: ignore[method-assign]
-    recipe.generate(16, StandIn(recipe.build_optimizers()))
+    recipe.generate(16, DirectStep(recipe.build_optimizers(), resolution=16))
     first, last = seen[0][0], seen[0][-1]
     differs = [not torch.equal(a, b) for a, b in zip(first, last)]
     # the crossover is in 1..S-1, so a mixed image's first and last slots always hold different w
@@ -201,7 +181,7 @@ def test_bf16_autocast_step_stays_close_to_float32(stage: int, stage1_model: Pat
     for bf16 in (False, True):
         model = genae.load(stage1_model) if stage == 2 else tiny()
         recipe = LIARecipe(model, stage=stage, grow=False, perceptual="fashion-mnist")
-        logs[bf16] = recipe.train_step(images(mini), StandIn(recipe.build_optimizers(), bf16=bf16))
+        logs[bf16] = recipe.train_step(images(mini), DirectStep(recipe.build_optimizers(), resolution=16, bf16=bf16))
     key = "gen/logistic" if stage == 1 else "enc/pixel"
     assert logs[True][key] == pytest.approx(logs[False][key], rel=0.05)
 
