@@ -8,7 +8,9 @@
    the bundled VAE and WAE baselines (continuous codes: k-means and a probe);
 2. the reference rows: k-means on raw pixels (K = 10 and 30) and the same logistic-regression probe on raw
    pixels, fitted on the same 100 labels;
-3. the baselines' FID/MSE rows copied from ``benchmarks/results/bench-fashion-mnist.json``.
+3. for every run with decoder noise (the CycleIAE on 2,000 images), how much the noise changes a
+   reconstruction against how far the reconstruction is from its input;
+4. the baselines' FID/MSE rows copied from ``benchmarks/results/bench-fashion-mnist.json``.
 
 Writes ``benchmarks/results/iae.{md,json}``.
 """
@@ -23,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
+import genae
 from genae.bench.provenance import git_commit, machine
 from genae.bench.runner import run_bench
 from genae.data import open_dataset
@@ -36,7 +40,7 @@ BASELINE_BENCH = REPO / "benchmarks" / "results" / "bench-fashion-mnist.json"
 RUNS = ("iae", "aae", "iae-noise", "cluster", "cluster-paper", "aae-cluster", "semisup", "aae-semisup", "flipped")
 BASELINES = ("vae-fashion-mnist-32", "wae-fashion-mnist-32")
 IAE_METRICS = "fid,kid,mse,ssim,cluster-error,semisup-error"
-N, SEED, LABELS = 10_000, 0, 100
+N, SEED, LABELS, NOISE_DRAWS = 10_000, 0, 100, 8
 
 
 def bench(models: list[str], metrics: str, n: int, out: Path | None) -> list[dict[str, Any]]:
@@ -64,23 +68,49 @@ def row(name: str, record: dict[str, Any]) -> dict[str, Any]:
     semisup = found.get("semisup_error", {}).get("settings", {})
     return {"model": name, "fid": value("fid"), "kid": value("kid"), "mse": value("mse"), "ssim": value("ssim"),
             "cluster_error": value("cluster_error"), "cluster_K": cluster.get("K"),
+            "clusters_used": cluster.get("clusters_used"),
             "cluster_method": cluster.get("method"), "semisup_error": value("semisup_error"),
             "semisup_method": semisup.get("method"), "status": record["status"], "error": record.get("error"),
             "not_computed": {f["name"]: f["reason"] for f in record["figures"] if f["status"] != "ok"}}
 
 
-def references(n: int) -> dict[str, Any]:
+def bench_test_images(n: int) -> tuple[Tensor, Tensor]:
+    """The bench's choice of ``n`` test images (and their labels)."""
     test = open_dataset("fashion-mnist", split="test", resolution=32, channels=1)
-    generator = torch.Generator().manual_seed(SEED)  # the bench's choice of N test images
+    generator = torch.Generator().manual_seed(SEED)
     indices = torch.randperm(len(test), generator=generator)[:n].sort().values
-    images = torch.stack([test[int(i)][0] for i in indices])
-    labels = torch.as_tensor(test.labels[indices.numpy()])
+    return torch.stack([test[int(i)][0] for i in indices]), torch.as_tensor(test.labels[indices.numpy()])
+
+
+def references(n: int) -> dict[str, Any]:
+    images, labels = bench_test_images(n)
     labelled = labelled_subset("fashion-mnist", LABELS, SEED, 32, 1)
     return {
         "kmeans_pixels_K10": pixel_cluster_error(images, labels, 10, SEED),
         "kmeans_pixels_K30": pixel_cluster_error(images, labels, 30, SEED),
         "probe_pixels_100_labels": pixel_probe_error(images, labels, labelled["images"], labelled["labels"]),
     }
+
+
+@torch.no_grad()
+def noise_use(model_dir: Path, images: Tensor, draws: int = 8) -> dict[str, float] | None:
+    """How much the decoder noise changes a reconstruction, against how far the reconstruction is from the input.
+
+    ``spread``: per-pixel standard deviation over ``draws`` decoder-noise draws for the same (deterministic)
+    code, averaged; ``error``: mean absolute error of the deterministic reconstruction. None without decoder noise.
+    """
+    model = genae.load(model_dir).eval()
+    if not model.config.decoder_noise:
+        return None
+    generator = torch.Generator().manual_seed(SEED)
+    spreads, errors = [], []
+    for chunk in images.split(500):
+        codes = model.encode(chunk)
+        draws_of = torch.stack([model.decode(codes, noise=model.decoder_noise(len(chunk), generator))
+                                for _ in range(draws)])
+        spreads.append(draws_of.std(0).mean(dim=(1, 2, 3)))
+        errors.append((model.decode(codes) - chunk).abs().mean(dim=(1, 2, 3)))
+    return {"spread": float(torch.cat(spreads).mean()), "error": float(torch.cat(errors).mean()), "draws": draws}
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -107,19 +137,29 @@ def markdown(payload: dict[str, Any]) -> str:
         "split (seed 0); models trained with them use their own prediction, others a logistic-regression probe "
         "on their codes fitted on the same 100 images.",
         "",
-        "| model | cluster error | K | semi-sup. error (100 labels) | how |",
-        "|---|---|---|---|---|",
+        "| model | cluster error | K | clusters used | semi-sup. error (100 labels) | how |",
+        "|---|---|---|---|---|---|",
     ]
     for r in payload["rows"]:
         if r["cluster_error"] is None and r["semisup_error"] is None:
             continue
         how = "own prediction" if r["semisup_method"] and "own" in r["semisup_method"] else "probe on codes"
-        lines.append(f"| {r['model']} | {fmt(r['cluster_error'])} | {r['cluster_K']} | {fmt(r['semisup_error'])} | "
-                     f"{how} |")
+        lines.append(f"| {r['model']} | {fmt(r['cluster_error'])} | {r['cluster_K']} | {r.get('clusters_used', '')} | "
+                     f"{fmt(r['semisup_error'])} | {how} |")
     lines += [
-        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K10']['value'])} | 10 | "
+        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K10']['value'])} | 10 | | "
         f"{fmt(refs['probe_pixels_100_labels'])} | probe on pixels |",
-        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K30']['value'])} | 30 | | |",
+        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K30']['value'])} | 30 | | | |",
+        "",
+        "## What the decoder noise changes",
+        "",
+        "For each test image, the per-pixel standard deviation of the decoder's output over "
+        f"{NOISE_DRAWS} noise draws (same deterministic code), against the mean absolute error of the "
+        "deterministic reconstruction; both averaged over the test images, pixels in [-1, 1].",
+        "",
+        "| model | spread over noise draws | reconstruction error (noise = 0) |",
+        "|---|---|---|",
+        *(f"| {name} | {fmt(v['spread'])} | {fmt(v['error'])} |" for name, v in payload["noise_use"].items()),
         "",
         "## Samples and reconstructions against the baselines",
         "",
@@ -151,7 +191,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python benchmarks/iae/report.py " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.time()
-    present = [run for run in RUNS if (args.runs / run / "model" / "config.json").is_file()]
+    present = [run for run in RUNS + ("cycle",) if (args.runs / run / "model" / "config.json").is_file()]
+    test_images = bench_test_images(args.n)[0]
+    spreads = {run: noise_use(args.runs / run / "model", test_images if run != "cycle" else test_images[:2000],
+                              NOISE_DRAWS) for run in present}
+    present = [run for run in present if run != "cycle"]
     folders = [str(args.runs / run / "model") for run in present]
     mine = bench(folders, IAE_METRICS, args.n, args.out / "iae")
     theirs = bench(list(BASELINES), "cluster-error,semisup-error", args.n, None)
@@ -159,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     rows += [row(name, record) for name, record in zip(BASELINES, theirs)]
     baseline_rows = [row(r["model"], r) for r in json.loads(BASELINE_BENCH.read_text())["models"]]
     payload = {"command": command, "git_commit": (git_commit() or "unknown"), "machine": machine(), "n": args.n, "seed": SEED,
-               "labels": LABELS, "rows": rows, "baseline_rows": baseline_rows, "references": references(args.n),
+               "labels": LABELS, "rows": rows, "noise_use": {k: v for k, v in spreads.items() if v}, "baseline_rows": baseline_rows, "references": references(args.n),
                "seconds": round(time.time() - started, 1)}
     write_text_atomic(RESULTS.with_suffix(".json"), json.dumps(payload, indent=2, default=str) + "\n")
     write_text_atomic(RESULTS.with_suffix(".md"), markdown(payload))
