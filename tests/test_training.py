@@ -281,3 +281,21 @@ def test_bf16_precision_trains_on_cpu_and_is_recorded(toy_name, data, tmp_path, 
     card = genae.load(result.model_dir).card
     assert "on cpu (bf16)" in card["training"]
     assert all(p.dtype == torch.float32 for p in genae.load(result.model_dir).parameters())
+
+
+def test_cpu_optimisers_step_all_tensors_at_once_with_the_same_updates(toy_name, data, tmp_path):
+    class OneTensorAtATime(ToyRecipe):  # the recipe's explicit choice is kept
+        def build_optimizers(self):
+            optimizers = super().build_optimizers()
+            for group in optimizers["model"].param_groups:
+                group["foreach"] = False
+            return optimizers
+
+    default = make_trainer(toy_name, data, tmp_path / "default", steps=6)
+    single = make_trainer(toy_name, data, tmp_path / "single", recipe_class=OneTensorAtATime, steps=6)
+    assert [g["foreach"] for g in default.optimizers["model"].param_groups] == [True]
+    assert [g["foreach"] for g in single.optimizers["model"].param_groups] == [False]
+    default.fit()
+    single.fit()
+    for key, value in default.model.state_dict().items():
+        torch.testing.assert_close(value, single.model.state_dict()[key], rtol=1e-6, atol=1e-7, msg=key)
