@@ -12,6 +12,7 @@ import torch
 
 import genae
 from genae.data import open_dataset
+from genae.metrics.clustering import cluster_error
 from genae.registry import REGISTRY, import_object
 from genae.testing import check_model
 from genae.testing.step import DirectStep
@@ -317,7 +318,7 @@ def test_resume_continues_exactly(tmp_path) -> None:
 
 
 # -- bundled weights ----------------------------------------------------------------------------------------------
-BUNDLED = ["iae-fashion-mnist-32", "iae-semisup-fashion-mnist-32", "flipped-iae-fashion-mnist-32",
+BUNDLED = ["iae-fashion-mnist-32", "iae-cluster-fashion-mnist-32", "iae-semisup-fashion-mnist-32", "flipped-iae-fashion-mnist-32",
            "cycle-iae-fashion-edges-32"]
 
 
@@ -345,6 +346,16 @@ def test_bundled_semisup_model_records_its_labels_and_beats_chance() -> None:
     with torch.no_grad():
         accuracy = float((model.classify(images) == labels).float().mean())
     assert accuracy > 0.3  # 10 classes: chance is 0.1
+
+
+def test_bundled_clustering_model_spreads_images_over_its_categories() -> None:
+    """Trained without labels, its clusters still agree with the classes far above chance (0.9 error)."""
+    model = genae.load("iae-cluster-fashion-mnist-32").eval()
+    assert model.num_categories == 30 and "labelled_subset" not in model.card
+    images, labels = _mini_test()
+    result = cluster_error(model, images, labels)
+    assert result["clusters_used"] >= 20, result  # the paper's config used 4-8 of 30 here
+    assert result["value"] < 0.5, result
 
 
 def test_bundled_cycle_model_translates_to_edge_like_codes() -> None:
