@@ -47,7 +47,7 @@ class MLPEncoder(Encoder):
     ``logit_batch_norm`` (not in the paper): batch-normalise those logits. Once a softmax saturates its
     gradient vanishes, so an encoder that has put every image into a few categories cannot leave them, whatever
     the regularisation GAN says; standardising each category's logit over the batch keeps every category in
-    play (measured in docs/iae.md: 4-8 of 30 categories used without it, 22-30 with it).
+    play (benchmarks/results/iae-cluster-ablation.md: 6-9 of 30 categories used without it, 22-30 with it).
     """
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, widths: Sequence[int],
