@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=64_000)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    where = machine()  # before training, so the load is the machine's, not ours
     test_set = open_dataset("fashion-mnist", split="test", resolution=32)
     test = torch.stack([test_set[i][0] for i in range(len(test_set))])
     labels = torch.as_tensor(test_set.labels)
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(rows[-1]), flush=True)
     command = "OMP_NUM_THREADS=1 python benchmarks/iae/cluster_ablation.py " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    payload = {"command": command, "machine": machine(), "images": args.images, "rows": rows}
+    payload = {"command": command, "machine": where, "images": args.images, "rows": rows}
     write_text_atomic(RESULTS.with_suffix(".json"), json.dumps(payload, indent=2) + "\n")
     write_text_atomic(RESULTS.with_suffix(".md"), markdown(payload))
     print(markdown(payload))
