@@ -37,7 +37,8 @@ from genae.metrics.clustering import labelled_subset, pixel_cluster_error, pixel
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results" / "iae"
 BASELINE_BENCH = REPO / "benchmarks" / "results" / "bench-fashion-mnist.json"
-RUNS = ("iae", "aae", "iae-noise", "cluster", "cluster-paper", "aae-cluster", "semisup", "aae-semisup", "flipped")
+RUNS = ("iae", "aae", "iae-noise", "cluster", "cluster-paper", "aae-cluster", "semisup", "semisup-paper",
+        "aae-semisup", "flipped")
 BASELINES = ("vae-fashion-mnist-32", "wae-fashion-mnist-32")
 IAE_METRICS = "fid,kid,mse,ssim,cluster-error,semisup-error"
 N, SEED, LABELS, NOISE_DRAWS = 10_000, 0, 100, 8

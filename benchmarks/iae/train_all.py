@@ -45,7 +45,8 @@ WIDTHS: dict[str, Any] = {
 CLUSTER_PAPER = {"code": "categorical", "latent_dim": 30, "decoder_noise": 10, "conditioning": "location-invariant"}
 # Two additions that keep all 30 categories in use (see MLPEncoder and CodeDiscriminator in genae_plugins/iae/nets.py).
 CLUSTER = {**CLUSTER_PAPER, "logit_batch_norm": True, "code_disc_batch_mean": True}
-SEMISUP = {"code": "categorical", "latent_dim": 10, "decoder_noise": 10, "conditioning": "location-invariant"}
+SEMISUP_PAPER = {"code": "categorical", "latent_dim": 10, "decoder_noise": 10, "conditioning": "location-invariant"}
+SEMISUP = {**SEMISUP_PAPER, "logit_batch_norm": True, "code_disc_batch_mean": True}
 LABELS = {"labels": 100, "label_seed": 0, "label_data": "fashion-mnist"}
 EUCLIDEAN = {"reconstruction": "euclidean"}
 DOMAIN_B = {"data": "fashion-mnist", "split": "train", "start": 30_000, "stop": 40_000, "transform": "edges"}
@@ -66,7 +67,10 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], str | None, str]] = {
     "aae-cluster": ("iae", {**WIDTHS, **CLUSTER, **EUCLIDEAN}, {}, None,
                     "AAE case of the clustering model (squared-error reconstruction)"),
     "semisup": ("iae", {**WIDTHS, **SEMISUP}, LABELS, "iae-semisup-fashion-mnist-32",
-                "semi-supervised IAE (10 categories + 10-d decoder noise, 100 labels)"),
+                "semi-supervised IAE (10 categories + 10-d decoder noise, 100 labels; batch-normalised logits "
+                "and a batch-mean code discriminator)"),
+    "semisup-paper": ("iae", {**WIDTHS, **SEMISUP_PAPER}, LABELS, None,
+                      "semi-supervised IAE exactly as in the paper (no logit batch norm, per-code discriminator)"),
     "aae-semisup": ("iae", {**WIDTHS, **SEMISUP, **EUCLIDEAN}, LABELS, None,
                     "AAE case of the semi-supervised model (squared-error reconstruction, 100 labels)"),
     "flipped": ("flipped-iae", {**WIDTHS, "latent_dim": 15}, {}, "flipped-iae-fashion-mnist-32",
