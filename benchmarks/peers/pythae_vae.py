@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 import genae
+from genae.bench.provenance import cpu_model, git_commit
 from genae.data import open_dataset
 from genae.io import write_text_atomic
 from genae.training.trainer import Trainer
@@ -64,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--genae-precisions", default="fp32",
                         help="comma-separated Trainer precisions for genae's runs, e.g. fp32,auto")
+    parser.add_argument("--channels", default=",".join(map(str, CONFIG["channels"])),
+                        help="decoder and encoder widths of the 4 blocks (narrower: the loop's share grows)")
     parser.add_argument("--out", type=Path, default=RESULTS / "baselines-pythae")
     return parser.parse_args(argv)
 
@@ -168,24 +171,38 @@ def train_pythae(start: Any, images: torch.Tensor, args: argparse.Namespace) -> 
     return trained, clock
 
 
+def genae_recipe(model: Any, lr: float, batch_size: int) -> VAERecipe:
+    """pythae's VAE objective × 2/P (P pixels), which Adam does not see, and its Adam settings."""
+    pixels = model.channels * model.resolution**2
+    return VAERecipe(model, reconstruction="l2", kl_weight=2 / pixels, encoder_lr=lr, decoder_lr=lr,
+                     betas=(0.9, 0.999), batch_size=batch_size)
+
+
+class ClockedTrainer(Trainer):
+    """genae's Trainer with a timestamp after every step (what pythae's ``on_train_step_end`` callback gives)."""
+
+    clock: StepClock
+
+    def _step(self, batch: torch.Tensor, phase: Any) -> dict[str, float]:
+        losses = super()._step(batch, phase)
+        self.clock.mark()
+        return losses
+
+
 def train_genae(start: Any, images: torch.Tensor, args: argparse.Namespace,
                 precision: str) -> tuple[Any, StepClock, tuple[str, str]]:
     model = copy.deepcopy(start)
-    pixels = images[0].numel()
-    recipe = VAERecipe(
-        model, reconstruction="l2", kl_weight=2 / pixels,
-        encoder_lr=args.lr, decoder_lr=args.lr, betas=(0.9, 0.999), batch_size=args.batch_size,
-    )
+    recipe = genae_recipe(model, args.lr, args.batch_size)
     dataset = torch.utils.data.TensorDataset(images, torch.zeros(len(images), dtype=torch.long))
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(model, recipe, dataset, out_dir=out, steps=args.steps, seed=args.seed, log_every=1,
-                          grid_every=None, checkpoint_every=None, progress=False, precision=precision)
+        # The Trainer's default logging cadence (every 50 steps); the clock needs no per-step log lines.
+        trainer = ClockedTrainer(model, recipe, dataset, out_dir=out, steps=args.steps, seed=args.seed,
+                                 grid_every=None, checkpoint_every=None, progress=False, precision=precision)
+        trainer.clock = clock = StepClock()
+        clock.mark()
         started = time.perf_counter()
         trainer.fit()
-        clock = StepClock()
         clock.wall = time.perf_counter() - started
-        records = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
-    clock.marks = [started] + [started + r["wall_time_s"] for r in records]
     return model, clock, (trainer.precision, trainer.precision_reason)
 
 
@@ -196,10 +213,11 @@ def _row(name: str, run: dict[str, Any]) -> str:
 
 def _table(result: dict[str, Any]) -> list[str]:
     lines = [
-        f"### {result['threads']} thread(s): `{result['command']}`",
+        f"### {result['threads']} thread(s), channels {result['config']['channels']} ({result['parameters']:,} "
+        f"parameters): `{result['command']}`",
         "",
         f"CPU: {result.get('cpu', result['machine'])}; load average before / after: {result['load_before']} / "
-        f"{result['load_after']}; torch {result['torch']}.",
+        f"{result['load_after']}; torch {result['torch']}; commit {result.get('git_commit', 'not recorded')}.",
         "",
         "| library | version | precision | median s/step | wall s / step | test reconstruction MSE |",
         "|---|---|---|---|---|---|",
@@ -215,15 +233,64 @@ def _table(result: dict[str, Any]) -> list[str]:
     return [*lines, f"- untrained test MSE: {result['untrained_test_mse']:.4f}", ""]
 
 
+def run_key(threads: int, channels: list[int]) -> str:
+    """``"1"`` for the default widths at 1 thread, ``"1 @ 16,16,8,4"`` for narrower networks."""
+    return str(threads) if channels == CONFIG["channels"] else f"{threads} @ {','.join(map(str, channels))}"
+
+
+def _profile_tables(profiles: dict[str, Any]) -> list[str]:
+    """The per-step breakdowns of ``profile_vae_step.py``, one column per profiled width and thread count."""
+    keys = list(profiles)
+    parts = list(profiles[keys[0]]["profiled_ms_per_step"])
+    lines = [
+        "## Where genae's step goes (`benchmarks/peers/profile_vae_step.py`)",
+        "",
+        "cProfile of `Trainer.fit` (default `log_every=50`), ms per step; cProfile adds a cost per Python call, so "
+        "the Python-heavy rows are upper bounds. The unprofiled rows alternate three loops per round: the "
+        "Trainer; the Trainer before it stepped CPU optimisers multi-tensor; a bare loop (the same networks, "
+        "loss and Adam at PyTorch's defaults, no Trainer: tensors indexed directly, `randn_like` noise, i.e. "
+        "what pythae's loop does); ms per step, medians for the ratios.",
+        "",
+        "| ms per step | " + " | ".join(f"channels {profiles[k]['channels']}, {profiles[k]['threads']} thread(s)"
+                                        for k in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for part in parts:
+        lines.append(f"| {part} | " + " | ".join(
+            f"{profiles[k]['profiled_ms_per_step'][part]:.3f} ({100 * profiles[k]['profiled_ms_per_step'][part] / profiles[k]['profiled_ms_per_step']['total']:.1f}%)"
+            for k in keys) + " |")
+    lines += [
+        "| Trainer, unprofiled (ms/step per round) | " + " | ".join(
+            ", ".join(map(str, profiles[k]["trainer_ms_per_step"])) for k in keys) + " |",
+        "| Trainer before multi-tensor optimiser steps, unprofiled | " + " | ".join(
+            ", ".join(map(str, profiles[k]["one_tensor_trainer_ms_per_step"])) for k in keys) + " |",
+        "| bare loop, unprofiled (ms/step per round) | " + " | ".join(
+            ", ".join(map(str, profiles[k]["bare_ms_per_step"])) for k in keys) + " |",
+        "| Trainer / bare loop (medians) | " + " | ".join(f"{profiles[k]['trainer_over_bare']}x" for k in keys) + " |",
+        "| Trainer before / bare loop (medians) | " + " | ".join(
+            f"{profiles[k]['one_tensor_trainer_over_bare']}x" for k in keys) + " |",
+        "| parameters | " + " | ".join(f"{profiles[k]['parameters']:,}" for k in keys) + " |",
+        "| load before / after | " + " | ".join(f"{profiles[k]['load_before']} / {profiles[k]['load_after']}"
+                                               for k in keys) + " |",
+        "| commit | " + " | ".join(profiles[k]["machine"]["git_commit"] for k in keys) + " |",
+        "",
+        "Commands: " + "; ".join(f"`{profiles[k]['command']}`" for k in keys) + ".",
+        "",
+    ]
+    return lines
+
+
 def write_report(records: dict[str, Any], out: Path) -> None:
-    """``records``: ``{"by_threads": {"1": result, ...}, "history": [...]}``, all rendered."""
+    """``records``: ``{"by_threads": {key: result}, "profiles": {key: profile}, "history": [...]}`` and an optional
+    ``"conclusion"`` (Markdown written after reading them), all rendered."""
     write_text_atomic(out.with_suffix(".json"), json.dumps(records, indent=2) + "\n")
-    latest = next(iter(records["by_threads"].values()))
+    latest = records["by_threads"].get("1") or next(iter(records["by_threads"].values()))
     lines = [
         "# Peer check: pythae's VAE vs genae's VAE",
         "",
-        f"Same networks (genae `vae`, {latest['parameters']:,} parameters, config `{json.dumps(CONFIG)}`), same "
-        f"initial weights, same objective, Adam lr {latest['lr']} betas (0.9, 0.999), batch {latest['batch_size']}, "
+        f"Same networks (genae `vae`, {latest['parameters']:,} parameters, config `{json.dumps(CONFIG)}`; the "
+        "narrower runs change `channels` and `encoder_channels` only), same initial weights, same objective, "
+        f"Adam lr {latest['lr']} betas (0.9, 0.999), batch {latest['batch_size']}, "
         f"{latest['steps']} steps on the first {latest['train_images']} Fashion-MNIST training images (32×32, "
         f"[-1, 1]); reconstruction MSE of posterior means on {latest['test_images']} test images. One process per "
         "thread count; runs in the order pythae, genae (each precision), the same genae runs reversed, pythae "
@@ -231,13 +298,19 @@ def write_report(records: dict[str, Any], out: Path) -> None:
         "autocast where the CPU has bf16 units (see `genae/precision.py`), else fp32; pythae runs fp32.",
         "",
     ]
+    if records.get("conclusion"):
+        lines += [records["conclusion"], ""]
     for result in records["by_threads"].values():
         lines += _table(result)
+    if records.get("profiles"):
+        lines += _profile_tables(records["profiles"])
     lines += [
-        "Notes: the machine's CPU was shared with other jobs, so absolute times are noisy; medians resist short "
+        "Notes: the machine's 2 cores were shared with other jobs (one core busy with another training process "
+        "throughout unless the load says otherwise), so absolute times are noisy; medians resist short "
         "bursts. Both runs are one epoch, so pythae's \"best epoch\" is its last. Wall times include each "
         "library's end-of-run save (pythae: cloudpickle of the custom networks; genae: checkpoint, grid, "
-        "safetensors + card) and genae's per-step JSONL logging (`log_every=1`, needed for per-step times). "
+        "safetensors + card); genae logs at its default cadence (`log_every=50`; runs before the loop profile "
+        "logged every step, which the per-step times then came from). "
         "(pythae cannot save networks with torch parametrizations, e.g. the spectral-norm encoder of genae's "
         "PIONEER/automodulator: torch refuses to pickle them.) The libraries draw different batch orders and "
         "reparameterisation noise, so their MSEs also differ by chance; one seed per library is not a "
@@ -247,18 +320,14 @@ def write_report(records: dict[str, Any], out: Path) -> None:
     if records.get("history"):
         lines += ["## Earlier runs", ""]
         for old in records["history"]:
-            lines.append(f"- `{old['command']}`: pythae median {old['pythae']['median_step_s']} s/step, genae "
-                         f"{old['genae']['median_step_s']} s/step (ratio {old['median_step_ratio']}), load "
-                         f"{old['load_before']} / {old['load_after']}")
+            ratios = ", ".join(
+                f"{name} {run['median_step_s']} s/step ({run['median_step_s'] / old['pythae']['median_step_s']:.2f}x)"
+                for name, run in old.items() if name == "genae" or name.startswith("genae:"))
+            lines.append(f"- `{old['command']}` (commit {old.get('git_commit', 'not recorded')}): pythae median "
+                         f"{old['pythae']['median_step_s']} s/step, {ratios}; load {old['load_before']} / "
+                         f"{old['load_after']}")
         lines.append("")
     write_text_atomic(out.with_suffix(".md"), "\n".join(lines))
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -273,7 +342,9 @@ def main(argv: list[str] | None = None) -> None:
     train = load_images("train", args.train_images)
     test = load_images("test", args.test_images)
     torch.manual_seed(args.seed)
-    start = genae.create("vae", **CONFIG)
+    channels = [int(c) for c in args.channels.split(",")]
+    config = {**CONFIG, "channels": channels, "encoder_channels": channels}
+    start = genae.create("vae", **config)
     untrained = reconstruction_mse(start, test)
     load_before = os.getloadavg()
     # A-B-B-A order, so a drift in the machine's load biases neither side. Runs are seeded: the two runs
@@ -292,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "command": "OMP_NUM_THREADS={} python benchmarks/peers/pythae_vae.py {}".format(
             os.environ.get("OMP_NUM_THREADS", "?"), " ".join(sys.argv[1:] if argv is None else argv)).strip(),
-        "config": CONFIG,
+        "config": config,
         "parameters": sum(p.numel() for p in start.parameters()),
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "threads": args.threads,
         "train_images": args.train_images, "test_images": len(test),
@@ -303,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_after": [round(v, 2) for v in os.getloadavg()],
         "machine": f"{platform.machine()} {platform.processor()}".strip(),
         "cpu": cpu_model(),
+        "git_commit": git_commit() or "unknown",
         "torch": torch.__version__,
     }
     for name in names:
@@ -313,7 +385,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.with_suffix(".json").exists():
         earlier = json.loads(args.out.with_suffix(".json").read_text())
         records = earlier if "by_threads" in earlier else {"by_threads": {}, "history": [earlier]}
-    records["by_threads"][str(args.threads)] = result
+    key = run_key(args.threads, channels)
+    if key in records["by_threads"]:
+        records["history"].append(records["by_threads"][key])  # the run this one replaces stays on record
+    records["by_threads"][key] = result
     write_report(records, args.out)
     print(json.dumps(result, indent=2))
 
