@@ -45,16 +45,20 @@ GROWING = {"grow_images_per_phase": 16}  # phases 4, 8, 16 px: two steps of 8 im
 
 
 @pytest.mark.parametrize(
-    ("options", "workers", "log_every"),
-    [({}, 0, 1), (GROWING, 0, 2), (GROWING, 2, 1)],
-    ids=["single", "growing-log-every-2", "workers"],
+    ("options", "workers", "log_every", "precision"),
+    [({}, 0, 1, "fp32"), (GROWING, 0, 2, "fp32"), (GROWING, 2, 1, "fp32"), (GROWING, 0, 1, "bf16")],
+    ids=["single", "growing-log-every-2", "workers", "bf16"],
 )
-def test_resume_reproduces_the_uninterrupted_run_exactly(toy_name, data, tmp_path, options, workers, log_every):
-    straight = make_trainer(toy_name, data, tmp_path / "a", options=options, steps=8, log_every=log_every)
+def test_resume_reproduces_the_uninterrupted_run_exactly(toy_name, data, tmp_path, options, workers, log_every,
+                                                         precision, monkeypatch):
+    # bf16 is allowed on CPUs without bf16 units too (emulated-AVX2 pass): what is tested is exactness, not speed.
+    monkeypatch.setattr(genae.precision, "bf16_support", lambda device: genae.precision.Bf16Support(True, "test"))
+    straight = make_trainer(toy_name, data, tmp_path / "a", options=options, steps=8, log_every=log_every,
+                            precision=precision)
     straight.fit()
     # 3 + 5 steps: the break falls mid-epoch (5 batches per epoch), mid log window when logging every 2
     # steps, and, when growing, mid-fade of phase 1.
-    kwargs = dict(options=options, num_workers=workers, log_every=log_every)
+    kwargs = dict(options=options, num_workers=workers, log_every=log_every, precision=precision)
     make_trainer(toy_name, data, tmp_path / "b", steps=3, **kwargs).fit()
     resumed = make_trainer(toy_name, data, tmp_path / "b", steps=8, **kwargs)
     resumed.fit(resume=True)
