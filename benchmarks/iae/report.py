@@ -115,6 +115,16 @@ def noise_use(model_dir: Path, images: Tensor, draws: int = 8) -> dict[str, floa
 
 
 @torch.no_grad()
+def confidence(model_dir: Path, images: Tensor) -> float | None:
+    """Median top probability of a categorical code (1.0: one-hot like the prior); None for continuous codes."""
+    model = genae.load(model_dir).eval()
+    if not getattr(model, "num_categories", None):
+        return None
+    codes = torch.cat([model.encode(chunk) for chunk in images.split(500)])
+    return float(codes.max(dim=1).values.median())
+
+
+@torch.no_grad()
 def code_greys(model_dir: Path, images: Tensor) -> float:
     """Fraction of a CycleIAE's code pixels strictly between -0.9 and 0.9, where real edge maps are exactly ±1:
     room for the encoder to hide grey levels that the decoder reads back instead of using its noise."""
@@ -147,19 +157,19 @@ def markdown(payload: dict[str, Any]) -> str:
         "split (seed 0); models trained with them use their own prediction, others a logistic-regression probe "
         "on their codes fitted on the same 100 images.",
         "",
-        "| model | cluster error | K | clusters used | semi-sup. error (100 labels) | how |",
-        "|---|---|---|---|---|---|",
+        "| model | cluster error | K | clusters used | median top probability | semi-sup. error (100 labels) | how |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in payload["rows"]:
         if r["cluster_error"] is None and r["semisup_error"] is None:
             continue
         how = "own prediction" if r["semisup_method"] and "own" in r["semisup_method"] else "probe on codes"
         lines.append(f"| {r['model']} | {fmt(r['cluster_error'])} | {r['cluster_K']} | {r.get('clusters_used', '')} | "
-                     f"{fmt(r['semisup_error'])} | {how} |")
+                     f"{fmt(payload['confidence'].get(r['model']))} | {fmt(r['semisup_error'])} | {how} |")
     lines += [
-        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K10']['value'])} | 10 | | "
+        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K10']['value'])} | 10 | | | "
         f"{fmt(refs['probe_pixels_100_labels'])} | probe on pixels |",
-        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K30']['value'])} | 30 | | | |",
+        f"| k-means on raw pixels | {fmt(refs['kmeans_pixels_K30']['value'])} | 30 | | | | |",
         "",
         "## What the decoder noise changes",
         "",
@@ -208,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     test_images = bench_test_images(args.n)[0]
     spreads = {run: noise_use(args.runs / run / "model", test_images if run != "cycle" else test_images[:2000],
                               NOISE_DRAWS) for run in present}
+    confidences = {run: confidence(args.runs / run / "model", test_images) for run in present if run != "cycle"}
     greys = code_greys(args.runs / "cycle" / "model", test_images[:2000]) if "cycle" in present else None
     present = [run for run in present if run != "cycle"]
     folders = [str(args.runs / run / "model") for run in present]
@@ -218,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     baseline_rows = [row(r["model"], r) for r in json.loads(BASELINE_BENCH.read_text())["models"]]
     payload = {"command": command, "git_commit": (git_commit() or "unknown"), "machine": machine(), "n": args.n, "seed": SEED,
                "labels": LABELS, "rows": rows, "noise_use": {k: v for k, v in spreads.items() if v},
-               "cycle_code_greys": greys, "baseline_rows": baseline_rows, "references": references(args.n),
+               "cycle_code_greys": greys, "confidence": {k: v for k, v in confidences.items() if v is not None}, "baseline_rows": baseline_rows, "references": references(args.n),
                "seconds": round(time.time() - started, 1)}
     write_text_atomic(RESULTS.with_suffix(".json"), json.dumps(payload, indent=2, default=str) + "\n")
     write_text_atomic(RESULTS.with_suffix(".md"), markdown(payload))
