@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from genae.training.cli import train_command
-from genae.training.recipe import Phase, StepContext
+from genae.training.recipe import Phase, StepContext, sample_key
 
 ARGS = ["vae", "--data", "fashion-mnist-mini", "--resolution", "8", "--set", "channels_in=1", "--set", "latent_dim=8",
         "--set", "channels=[8, 8]", "--set", "encoder_channels=[8, 8]", "--batch-size", "8", "--steps", "6",
@@ -40,6 +40,10 @@ def test_per_sample_draws_do_not_depend_on_the_world_size() -> None:
     ctx.step = 1
     assert not torch.equal(ctx.randn_per_sample(like), first)  # and so is the next step
     assert torch.equal(_Ctx(0, 1).randn_per_sample(like.double()), one.double())
+    # each row is the draw of its own key (the documented contract, whatever generator object makes it)
+    for j in (0, 5):
+        key = sample_key(7, 0, 0, j)
+        assert torch.equal(one[j], torch.randn(3, generator=torch.Generator().manual_seed(key)))
 
 
 def test_torchrun_vae_matches_one_process(tmp_path) -> None:
