@@ -137,6 +137,25 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def seed_table(folders: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    """Per categorical run, its test-split errors in each folder (one folder per training seed)."""
+    table: dict[str, list[dict[str, Any]]] = {}
+    for folder in folders:
+        trained_by = {}
+        for metrics_file in sorted(folder.glob("*/eval/metrics.json")):
+            metrics = json.loads(metrics_file.read_text())
+            if "cluster_error" not in metrics:
+                continue
+            run = metrics_file.parts[-3]
+            trained_by = json.loads((folder / run / "trained-by.json").read_text())
+            table.setdefault(run, []).append({
+                "folder": str(folder), "command": trained_by["command"],
+                "cluster_error": metrics["cluster_error"]["value"],
+                "semisup_error": metrics.get("semisup_error", {}).get("value"),
+            })
+    return table
+
+
 def markdown(payload: dict[str, Any]) -> str:
     refs = payload["references"]
     lines = [
@@ -184,6 +203,17 @@ def markdown(payload: dict[str, Any]) -> str:
         f"CycleIAE codes: {fmt(payload['cycle_code_greys'])} of their pixels lie strictly between -0.9 and 0.9 "
         "(real edge maps are exactly ±1).",
         "",
+        "## Across training seeds",
+        "",
+        "Test-split errors of the categorical runs (all 10,000 test images), one column per training run folder "
+        "(`train_all.py --seed`; commands in the JSON).",
+        "",
+        "| run | cluster error per seed | class error (own prediction) per seed |",
+        "|---|---|---|",
+        *(f"| {run} | {', '.join(fmt(e['cluster_error']) for e in entries)} | "
+          f"{', '.join(fmt(e['semisup_error']) for e in entries if e['semisup_error'] is not None)} |"
+          for run, entries in payload["seeds"].items()),
+        "",
         "## Samples and reconstructions against the baselines",
         "",
         "| model | FID[fashion-mnist-features] | KID | MSE | SSIM |",
@@ -210,6 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=Path, required=True, help="the --out folder of train_all.py")
     parser.add_argument("--out", type=Path, default=Path("runs/iae-bench"))
     parser.add_argument("-n", type=int, default=N, help="test images (10,000: the N of bench-fashion-mnist)")
+    parser.add_argument("--seed-runs", type=Path, nargs="*", default=[],
+                        help="--out folders of train_all.py runs with other --seed values: their test-split "
+                             "class and cluster errors (from eval/metrics.json) are tabulated per seed")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python benchmarks/iae/report.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -229,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     baseline_rows = [row(r["model"], r) for r in json.loads(BASELINE_BENCH.read_text())["models"]]
     payload = {"command": command, "git_commit": (git_commit() or "unknown"), "machine": machine(), "n": args.n, "seed": SEED,
                "labels": LABELS, "rows": rows, "noise_use": {k: v for k, v in spreads.items() if v},
+               "seeds": seed_table([args.runs, *args.seed_runs]),
                "cycle_code_greys": greys, "confidence": {k: v for k, v in confidences.items() if v is not None}, "baseline_rows": baseline_rows, "references": references(args.n),
                "seconds": round(time.time() - started, 1)}
     write_text_atomic(RESULTS.with_suffix(".json"), json.dumps(payload, indent=2, default=str) + "\n")
