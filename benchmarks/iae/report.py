@@ -94,43 +94,37 @@ def references(n: int) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def noise_use(model_dir: Path, images: Tensor, draws: int = 8) -> dict[str, float] | None:
-    """How much the decoder noise changes a reconstruction, against how far the reconstruction is from the input.
+def code_figures(model_dir: Path, images: Tensor, draws: int = NOISE_DRAWS) -> dict[str, Any]:
+    """What a run's codes and decoder noise do, from one load and one encoding of ``images``.
 
-    ``spread``: per-pixel standard deviation over ``draws`` decoder-noise draws for the same (deterministic)
-    code, averaged; ``error``: mean absolute error of the deterministic reconstruction. None without decoder noise.
+    ``noise`` (models with decoder noise): ``spread``, the per-pixel standard deviation over ``draws``
+    decoder-noise draws for the same deterministic code, and ``error``, the mean absolute error of the
+    deterministic reconstruction, both averaged. ``confidence`` (categorical codes): the median top
+    probability (1.0: one-hot like the prior). ``greys`` (CycleIAE): the fraction of code pixels strictly
+    between -0.9 and 0.9, where real edge maps are exactly ±1, i.e. room for the encoder to hide grey levels
+    that the decoder reads back instead of using its noise.
     """
     model = genae.load(model_dir).eval()
-    if not model.config.decoder_noise:
-        return None
     generator = torch.Generator().manual_seed(SEED)
-    spreads, errors = [], []
+    codes, spreads, errors = [], [], []
     for chunk in images.split(500):
-        codes = model.encode(chunk)
-        draws_of = torch.stack([model.decode(codes, noise=model.decoder_noise(len(chunk), generator))
-                                for _ in range(draws)])
-        spreads.append(draws_of.std(0).mean(dim=(1, 2, 3)))
-        errors.append((model.decode(codes) - chunk).abs().mean(dim=(1, 2, 3)))
-    return {"spread": float(torch.cat(spreads).mean()), "error": float(torch.cat(errors).mean()), "draws": draws}
-
-
-@torch.no_grad()
-def confidence(model_dir: Path, images: Tensor) -> float | None:
-    """Median top probability of a categorical code (1.0: one-hot like the prior); None for continuous codes."""
-    model = genae.load(model_dir).eval()
-    if not getattr(model, "num_categories", None):
-        return None
-    codes = torch.cat([model.encode(chunk) for chunk in images.split(500)])
-    return float(codes.max(dim=1).values.median())
-
-
-@torch.no_grad()
-def code_greys(model_dir: Path, images: Tensor) -> float:
-    """Fraction of a CycleIAE's code pixels strictly between -0.9 and 0.9, where real edge maps are exactly ±1:
-    room for the encoder to hide grey levels that the decoder reads back instead of using its noise."""
-    model = genae.load(model_dir).eval()
-    codes = torch.cat([model.encode(chunk) for chunk in images.split(500)])
-    return float((codes.abs() < 0.9).float().mean())
+        code = model.encode(chunk)
+        codes.append(code)
+        if model.config.decoder_noise:
+            draws_of = torch.stack([model.decode(code, noise=model.decoder_noise(len(chunk), generator))
+                                    for _ in range(draws)])
+            spreads.append(draws_of.std(0).mean(dim=(1, 2, 3)))
+            errors.append((model.decode(code) - chunk).abs().mean(dim=(1, 2, 3)))
+    all_codes = torch.cat(codes)
+    figures: dict[str, Any] = {}
+    if spreads:
+        figures["noise"] = {"spread": float(torch.cat(spreads).mean()), "error": float(torch.cat(errors).mean()),
+                            "draws": draws}
+    if getattr(model, "num_categories", None):
+        figures["confidence"] = float(all_codes.max(dim=1).values.median())
+    if model.architecture == "cycle-iae":
+        figures["greys"] = float((all_codes.abs() < 0.9).float().mean())
+    return figures
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -141,7 +135,6 @@ def seed_table(folders: list[Path]) -> dict[str, list[dict[str, Any]]]:
     """Per categorical run, its test-split errors in each folder (one folder per training seed)."""
     table: dict[str, list[dict[str, Any]]] = {}
     for folder in folders:
-        trained_by = {}
         for metrics_file in sorted(folder.glob("*/eval/metrics.json")):
             metrics = json.loads(metrics_file.read_text())
             if "cluster_error" not in metrics:
@@ -249,10 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     present = [run for run in RUNS + ("cycle",) if (args.runs / run / "model" / "config.json").is_file()]
     test_images = bench_test_images(args.n)[0]
-    spreads = {run: noise_use(args.runs / run / "model", test_images if run != "cycle" else test_images[:2000],
-                              NOISE_DRAWS) for run in present}
-    confidences = {run: confidence(args.runs / run / "model", test_images) for run in present if run != "cycle"}
-    greys = code_greys(args.runs / "cycle" / "model", test_images[:2000]) if "cycle" in present else None
+    codes = {run: code_figures(args.runs / run / "model", test_images[:2000] if run == "cycle" else test_images)
+             for run in present}
     present = [run for run in present if run != "cycle"]
     folders = [str(args.runs / run / "model") for run in present]
     mine = bench(folders, IAE_METRICS, args.n, args.out / "iae")
@@ -261,9 +252,12 @@ def main(argv: list[str] | None = None) -> None:
     rows += [row(name, record) for name, record in zip(BASELINES, theirs)]
     baseline_rows = [row(r["model"], r) for r in json.loads(BASELINE_BENCH.read_text())["models"]]
     payload = {"command": command, "git_commit": (git_commit() or "unknown"), "machine": machine(), "n": args.n, "seed": SEED,
-               "labels": LABELS, "rows": rows, "noise_use": {k: v for k, v in spreads.items() if v},
+               "labels": LABELS, "rows": rows,
+               "noise_use": {run: f["noise"] for run, f in codes.items() if "noise" in f},
+               "confidence": {run: f["confidence"] for run, f in codes.items() if "confidence" in f},
+               "cycle_code_greys": codes.get("cycle", {}).get("greys"),
                "seeds": seed_table([args.runs, *args.seed_runs]),
-               "cycle_code_greys": greys, "confidence": {k: v for k, v in confidences.items() if v is not None}, "baseline_rows": baseline_rows, "references": references(args.n),
+               "baseline_rows": baseline_rows, "references": references(args.n),
                "seconds": round(time.time() - started, 1)}
     write_text_atomic(RESULTS.with_suffix(".json"), json.dumps(payload, indent=2, default=str) + "\n")
     write_text_atomic(RESULTS.with_suffix(".md"), markdown(payload))
