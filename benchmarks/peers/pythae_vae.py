@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--genae-precisions", default="fp32",
-                        help="comma-separated Trainer precisions for genae's runs, e.g. fp32,auto")
+                        help="comma-separated Trainer precisions for genae's runs, e.g. fp32,auto; "
+                             "append +compile for a run with Trainer(compile=True), e.g. fp32+compile")
     parser.add_argument("--channels", default=",".join(map(str, CONFIG["channels"])),
                         help="decoder and encoder widths of the 4 blocks (narrower: the loop's share grows)")
     parser.add_argument("--out", type=Path, default=RESULTS / "baselines-pythae")
@@ -190,14 +191,15 @@ class ClockedTrainer(Trainer):
 
 
 def train_genae(start: Any, images: torch.Tensor, args: argparse.Namespace,
-                precision: str) -> tuple[Any, StepClock, tuple[str, str]]:
+                precision: str, compile: bool = False) -> tuple[Any, StepClock, tuple[str, str]]:
     model = copy.deepcopy(start)
     recipe = genae_recipe(model, args.lr, args.batch_size)
     dataset = torch.utils.data.TensorDataset(images, torch.zeros(len(images), dtype=torch.long))
     with tempfile.TemporaryDirectory() as out:
         # The Trainer's default logging cadence (every 50 steps); the clock needs no per-step log lines.
         trainer = ClockedTrainer(model, recipe, dataset, out_dir=out, steps=args.steps, seed=args.seed,
-                                 grid_every=None, checkpoint_every=None, progress=False, precision=precision)
+                                 grid_every=None, checkpoint_every=None, progress=False, precision=precision,
+                                 compile=compile)
         trainer.clock = clock = StepClock()
         clock.mark()
         started = time.perf_counter()
@@ -357,8 +359,8 @@ def main(argv: list[str] | None = None) -> None:
         if name == "pythae":
             models[name], clock = train_pythae(start, train, args)
         else:
-            precision = name.partition(":")[2] or "fp32"
-            models[name], clock, reasons[name] = train_genae(start, train, args, precision)
+            precision, _, compiled = (name.partition(":")[2] or "fp32").partition("+")
+            models[name], clock, reasons[name] = train_genae(start, train, args, precision, compiled == "compile")
         clocks[name].append(clock)
     result = {
         "command": "OMP_NUM_THREADS={} python benchmarks/peers/pythae_vae.py {}".format(

@@ -50,6 +50,9 @@ def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="Autocast dtype inside training steps (fp16: CUDA only; bf16: only where the device has bf16 "
                    "units; auto: bf16 there, else fp32).")
+@click.option("--compile", "compile_model", is_flag=True,
+              help="torch.compile the submodules the model names (vae/wae with the classic decoder); "
+                   "costs 15-30 s at the start, pays only in long runs of small models (docs/training.md).")
 @click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 @click.option("--overwrite", is_flag=True,
@@ -78,6 +81,7 @@ def train_command(
     seed: int,
     device: str,
     precision: str,
+    compile_model: bool,
     grad_clip: float | None,
     resume: bool,
     overwrite: bool,
@@ -141,6 +145,7 @@ def train_command(
             seed=seed,
             device=device,
             precision=precision,
+            compile=compile_model,
             grad_clip=grad_clip,
             log_every=log_every,
             grid_every=grid_every,

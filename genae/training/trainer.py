@@ -36,6 +36,7 @@ from genae.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from genae.training.compilation import compile_model
 from genae.training.ema import EMA
 from genae.training.recipe import Phase, Recipe, StepContext
 from genae.training.schedule import Schedule, SingleResolution
@@ -122,6 +123,7 @@ class Trainer:
     Length: ``total_images`` (summed over ranks) or ``steps``; with neither, the schedule's
     ``total_images``. ``batch_size``/``lr`` override the schedule's values for every phase (and define the
     schedule when the recipe has none). ``ddp="auto"`` joins the process group when run under ``torchrun``.
+    ``compile=True`` compiles the submodules the model names (``model.compile_targets()``) in place.
     """
 
     def __init__(
@@ -146,6 +148,7 @@ class Trainer:
         num_workers: int = 0,
         ddp: bool | str = "auto",
         progress: bool = True,
+        compile: bool = False,
     ) -> None:
         if not isinstance(model, GenerativeAutoencoder):
             raise TypeError(f"model: expected a GenerativeAutoencoder, got {type(model).__name__}")
@@ -173,6 +176,8 @@ class Trainer:
             raise ValueError(f"grad_clip: expected a positive number or None, got {grad_clip!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+        if not isinstance(compile, bool):
+            raise ValueError(f"compile: expected a bool, got {compile!r}")
         device = torch.device(device)
         # "auto" picks bf16 only where the device runs it natively; "bf16" elsewhere is refused (emulated bf16
         # convolutions are ~25x slower than fp32). ``precision_reason`` is the one line that says why.
@@ -196,6 +201,8 @@ class Trainer:
         self.generator = torch.Generator(device=self.device).manual_seed(rank_seed)
 
         model.to(self.device)
+        # In place, so checkpoints and exports are unchanged; compilation itself runs in the first steps.
+        self.compiled = compile_model(model) if compile else []
         self.recipe_modules = recipe.owned_modules()
         for module in self.recipe_modules.values():
             module.to(self.device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from genae.interfaces import Decoder, Encoder, GenerativeAutoencoder
@@ -79,6 +79,17 @@ def build_encoder_body(config: PioneerConfig, outputs: int, normalize: bool, spe
     return body
 
 
+def encoder_and_classic_decoder(encoder_body: nn.Module, decoder: nn.Module) -> dict[str, nn.Module]:
+    """Compile targets of the baselines: the encoder body and a classic decoder, each one whole graph.
+
+    The AdaIN decoder is left out: its noise comes from a ``torch.Generator``, which breaks the graph.
+    """
+    targets = {"encoder": encoder_body}
+    if isinstance(decoder, ProgressiveClassicDecoder):
+        targets["decoder"] = decoder
+    return targets
+
+
 class VAE(GenerativeAutoencoder):
     """Variational autoencoder: Gaussian posterior, N(0, I) prior (``vae``, ``vae-adain``)."""
 
@@ -97,6 +108,9 @@ class VAE(GenerativeAutoencoder):
         self.check_images(x)
         return self.encoder.encode_distribution(x)
 
+    def compile_targets(self) -> dict[str, nn.Module]:
+        return encoder_and_classic_decoder(self.encoder.body, self.decoder)
+
 
 class WAE(GenerativeAutoencoder):
     """Wasserstein autoencoder (MMD): deterministic encoder, N(0, I) prior (``wae``, ``wae-adain``)."""
@@ -108,6 +122,9 @@ class WAE(GenerativeAutoencoder):
         self.encoder = build_encoder_body(config, config.latent_dim, normalize=False, spectral_norm=False)
         self.decoder = build_decoder(config, config.decoder)
         self.prior = GaussianPrior(config.latent_dim)
+
+    def compile_targets(self) -> dict[str, nn.Module]:
+        return encoder_and_classic_decoder(self.encoder, self.decoder)
 
 
 class Pioneer(GenerativeAutoencoder):
