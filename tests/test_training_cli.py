@@ -70,6 +70,7 @@ def test_train_then_resume_writes_a_loadable_model(tmp_path, opened):
         (["--option", "no_such_option=1"], "no_such_option"),
         (["--steps", "2", "--images", "8"], "not both"),
         (["--steps", "2", "--precision", "fp16"], "CUDA"),
+        (["--steps", "2", "--compile"], "names no compile targets"),  # the toy model names none
     ],
 )
 def test_bad_arguments_are_usage_errors(tmp_path, opened, extra, message):
