@@ -199,7 +199,11 @@ def report(results: dict[str, Any]) -> str:
         )
     lines += ["", "Authors' implementation, architecture large, same settings: training "
               f"{AUTHORS['train_images_per_s']} images/s at {AUTHORS['train_peak_rss_gib']} GiB; encode+decode "
-              f"{AUTHORS['encode_decode_images_per_s']} images/s at {AUTHORS['encode_decode_peak_rss_gib']} GiB.", ""]
+              f"{AUTHORS['encode_decode_images_per_s']} images/s at {AUTHORS['encode_decode_peak_rss_gib']} GiB. "
+              "These are issue 3's figures, measured on another 2-core AMD EPYC (fp32 matmul about 150 GFLOP/s), "
+              "not on this machine, so the ratios below mix two machines. Side by side on one AVX2-only EPYC "
+              "(issue 15's report) genae trained at 1.16x and encoded+decoded at 1.13x the authors' rate "
+              "in fp32.", ""]
     for key, text in results.get("speedup_vs_authors", {}).items():
         lines.append(f"- {key}: {text}")
     if results.get("before_after"):
