@@ -236,12 +236,12 @@ class GenerativeAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
     def compile_targets(self) -> dict[str, nn.Module]:
-        """Submodules (by dotted name) that ``Trainer(compile=True)`` compiles in place with ``torch.compile``.
+        """Submodules (by name) that ``Trainer(compile=True)`` compiles in place with ``torch.compile``.
 
         Empty by default: compiling only pays where a module's own ``forward`` carries most of a step, takes
-        tensors only and keeps one shape per run. Progressive style decoders, whose noise comes from a
-        ``torch.Generator`` and whose blocks change shape per call, ran *slower* compiled (docs/training.md),
-        so a family opts in only after measuring a gain.
+        tensors only and keeps one shape per run. The automodulator's blocks, whose noise comes from a
+        ``torch.Generator`` and whose shapes change per call, trained no faster compiled
+        (benchmarks/results/automodulator-speed.md), so a family opts in only after measuring a gain.
         """
         return {}
 

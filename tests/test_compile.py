@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 import genae
+from genae.registry import REGISTRY, import_object
 from genae.training import Trainer
 from genae.training.compilation import compile_model
 from genae_plugins.baselines.recipe import VAERecipe
@@ -16,25 +17,28 @@ from genae_plugins.baselines.recipe import VAERecipe
 WIDTHS = [16, 8, 8]  # 16 px: three blocks
 
 
-def _fit(out_dir, compile: bool) -> tuple[genae.GenerativeAutoencoder, list[dict]]:
+def _fit(architecture: str, out_dir, compile: bool) -> tuple[genae.GenerativeAutoencoder, list[dict]]:
     torch.manual_seed(0)
-    model = genae.create("vae", resolution=16, channels_in=1, latent_dim=8, channels=WIDTHS, encoder_channels=WIDTHS)
+    model = genae.create(architecture, resolution=16, channels_in=1, latent_dim=8, channels=WIDTHS,
+                         encoder_channels=WIDTHS)
+    recipe = import_object(REGISTRY.model_spec(architecture).recipe)(model, batch_size=8)
     images = torch.rand(32, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    trainer = Trainer(model, VAERecipe(model, batch_size=8), TensorDataset(images), out_dir=out_dir, steps=3,
+    trainer = Trainer(model, recipe, TensorDataset(images), out_dir=out_dir, steps=3,
                       log_every=1, grid_every=None, checkpoint_every=None, progress=False, compile=compile)
     trainer.fit()
     return model, [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.slow
-def test_compiled_training_matches_eager_and_keeps_the_checkpoint_format(tmp_path, monkeypatch):
+@pytest.mark.parametrize("architecture", ["vae", "wae"])
+def test_compiled_training_matches_eager_and_keeps_the_checkpoint_format(architecture, tmp_path, monkeypatch):
     # A cache of its own: inductor's shared cache can hand back kernels compiled under another
     # ATEN_CPU_CAPABILITY (torch 2.14.1 then crashed in them), and the test should compile, not look up.
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    eager_model, eager = _fit(tmp_path / "eager", compile=False)
-    compiled_model, compiled = _fit(tmp_path / "compiled", compile=True)
+    eager_model, eager = _fit(architecture, tmp_path / "eager", compile=False)
+    compiled_model, compiled = _fit(architecture, tmp_path / "compiled", compile=True)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # encoder body and decoder
 
     # Step 1 starts from identical weights and data, so its losses differ only by the compiled kernels'

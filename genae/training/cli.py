@@ -52,7 +52,7 @@ def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
                    "units; auto: bf16 there, else fp32).")
 @click.option("--compile", "compile_model", is_flag=True,
               help="torch.compile the submodules the model names (vae/wae with the classic decoder); "
-                   "costs 15-30 s at the start, pays only in long runs of small models (docs/training.md).")
+                   "costs 10-20 s at the start, pays only in long runs of small models (docs/training.md).")
 @click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 @click.option("--overwrite", is_flag=True,
