@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 C = TypeVar("C", bound="ModelConfig")
@@ -137,26 +138,63 @@ MAX_PARAMETERS_ENV = "GENAE_MAX_PARAMETERS"
 DEFAULT_MAX_PARAMETERS = 2_000_000_000  # 8 GB of float32 weights; the largest bundled model has ~10^8
 
 
+#: The largest cap ``GENAE_MAX_PARAMETERS`` may set: 10^15 float32 parameters are 4 PB. Below it, a size that
+#: passes the per-integer check in :func:`check_model_size` still fits PyTorch's 64-bit sizes.
+MAX_PARAMETERS_CEILING = 10**15
+
+
 def max_parameters() -> int:
-    text = os.environ.get(MAX_PARAMETERS_ENV, "")
+    """The parameter cap: ``GENAE_MAX_PARAMETERS`` (a whole number, ``1e12`` accepted) or the default."""
+    text = os.environ.get(MAX_PARAMETERS_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_PARAMETERS
     try:
-        return int(float(text))
+        value = float(text)
     except ValueError:
-        raise ValueError(f"{MAX_PARAMETERS_ENV}={text!r}: expected a number of parameters") from None
+        value = math.nan
+    if not (value.is_integer() and 1 <= value <= MAX_PARAMETERS_CEILING):
+        raise ValueError(f"{MAX_PARAMETERS_ENV}={text!r}: expected a whole number of parameters from 1 to "
+                         f"{MAX_PARAMETERS_CEILING:.0e} (unset: {DEFAULT_MAX_PARAMETERS:,})")
+    return int(value)
 
 
-def check_model_size(build: Callable[[], Any], what: str) -> None:
-    """Build the model on the ``meta`` device (no memory) and refuse it when it exceeds :func:`max_parameters`."""
+def check_model_size(build: Callable[[], Any], what: str, config: ModelConfig | None = None) -> None:
+    """Refuse a model above :func:`max_parameters` before allocating it.
+
+    First every integer of ``config`` is compared with the cap on its own: an integer that sizes a tensor
+    (a width, a latent size, a count of layers) above the cap makes the model at least that large, and one
+    beyond 2^63 cannot even be given to PyTorch. Then the model is built on the ``meta`` device (no memory)
+    and its parameters counted.
+    """
     import torch
 
     limit = max_parameters()
-    with torch.device("meta"):
-        model = build()
+    raise_limit = f"check its sizes, or raise the limit with {MAX_PARAMETERS_ENV}=N"
+    for name, value in _integers(config.to_dict() if config is not None else {}):
+        if abs(value) > limit:
+            raise ValueError(f"{what}: {name}={value:,} alone exceeds the limit of {limit:,} parameters; {raise_limit}")
+    try:
+        with torch.device("meta"):
+            model = build()
+    except RuntimeError as error:  # sizes below the cap whose product overflows (a raised cap)
+        if "overflow" not in str(error).lower():
+            raise
+        raise ValueError(f"{what}: its sizes overflow PyTorch's 64-bit tensor sizes; check them") from error
     count = sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
     if count > limit:
         raise ValueError(
             f"{what}: this config has {count:,} parameters ({count * 4 / 2**30:,.1f} GiB as float32), above the "
-            f"limit of {limit:,}; check its sizes, or raise the limit with {MAX_PARAMETERS_ENV}=N"
+            f"limit of {limit:,}; {raise_limit}"
         )
+
+
+def _integers(value: Any, name: str = "") -> Iterator[tuple[str, int]]:
+    """Every integer in a JSON-like config, with its path (``widths[2]``); booleans are not sizes."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _integers(item, f"{name}.{key}" if name else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _integers(item, f"{name}[{index}]")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        yield name, value

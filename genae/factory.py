@@ -50,7 +50,7 @@ def build(spec: ModelSpec, overrides: Mapping[str, Any], device: torch.device | 
         raise TypeError(f"model {spec.name!r} ({spec.model}) is not a GenerativeAutoencoder subclass")
     config = cls.config_class.from_dict({**spec.defaults, **overrides})
     if overrides:  # a registered default is trusted; any other config is sized before it is allocated
-        check_model_size(lambda: cls(config), f"{spec.name} with {dict(overrides)}")
+        check_model_size(lambda: cls(config), f"{spec.name} with {dict(overrides)}", config)
     model = cls(config)
     model.architecture = spec.name
     model.plugin = spec.plugin

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from genae._version import __version__
 from genae.cards import render_model_card
-from genae.io import atomic_folder
+from genae.io import atomic_folder, format_version
 
 if TYPE_CHECKING:
     import torch
@@ -72,9 +72,14 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     if not config_path.is_file():
         raise ModelFolderError(f"{folder}: not a genae model folder (no {CONFIG_NAME})")
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = json.loads(config_path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise ModelFolderError(f"{config_path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+                               f"{error.start}); save it as UTF-8 JSON") from error
     except json.JSONDecodeError as error:
         raise ModelFolderError(f"{config_path}: invalid JSON ({error})") from error
+    except RecursionError:
+        raise ModelFolderError(f"{config_path}: JSON nested too deeply to be a model config") from None
     if not isinstance(config, dict):
         raise ModelFolderError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
     for key in ("architecture", "config"):
@@ -85,17 +90,32 @@ def read_config(folder: str | Path) -> dict[str, Any]:
             f"{config_path}: expected 'architecture' to be a string and 'config' a JSON object, got "
             f"{type(config['architecture']).__name__} and {type(config['config']).__name__}"
         )
+    for key, expected in OPTIONAL_KEYS.items():
+        if config.get(key) is not None and not isinstance(config[key], expected):
+            raise ModelFolderError(f"{config_path}: expected {key!r} to be a JSON {_JSON_NAMES[expected]} or "
+                                   f"absent, got {type(config[key]).__name__} {_short(config[key])}")
     check_format(config.get("format", FORMAT), config.get("genae_version", "unknown"), config_path)
     return config
 
 
+#: Keys of ``config.json`` a folder may omit (or set to null), with the JSON type they must have otherwise.
+OPTIONAL_KEYS: dict[str, type] = {"format": str, "genae_version": str, "plugin": str, "distribution": dict,
+                                  "card": dict}
+_JSON_NAMES = {str: "string", dict: "object"}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def check_format(written: Any, writer_version: str, where: Path) -> None:
     """Refuse a folder format newer than this genae reads: it may hold what this code would misread."""
-    family, _, number = str(written).rpartition("/")
-    supported = int(FORMAT.rpartition("/")[2])
-    if family != FORMAT.rpartition("/")[0] or not number.isdigit():
+    family, _, number = FORMAT.rpartition("/")
+    version = format_version(written, family)
+    if version is None:
         raise ModelFolderError(f"{where}: unknown format {written!r}; this genae reads {FORMAT}")
-    if int(number) > supported:
+    if version > int(number):
         raise ModelFolderError(
             f"{where}: format {written} (written by genae {writer_version}) is newer than this genae "
             f"{__version__} reads ({FORMAT}); upgrade genae"
@@ -120,20 +140,30 @@ def load_folder(folder: str | Path, device: torch.device | str | None = None) ->
     except (SafetensorError, OSError) as error:
         raise ModelFolderError(f"{weights}: unreadable safetensors file ({error})") from error
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    reshaped = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
-                if k in state and state[k].shape != v.shape]
-    if missing or unexpected or reshaped:
-        raise ModelFolderError(
-            f"{weights}: weights do not match {config['architecture']}: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}, wrong shape {reshaped[:5]}"
-        )
+    mismatch = state_mismatch(expected, state)
+    if mismatch:
+        raise ModelFolderError(f"{weights}: weights do not match {config['architecture']}: {mismatch}")
     check_weight_values(state, expected, weights)
     model.load_state_dict(state, strict=True)
     model.card = dict(config.get("card") or {})
     model.eval()
     return model.to(device) if device is not None else model
+
+
+def state_mismatch(expected: Mapping[str, torch.Tensor], given: Any) -> str | None:
+    """How a state dict differs from a module's in names and shapes (one line), or None when it fits."""
+    import torch
+
+    if not isinstance(given, Mapping):
+        return f"expected a dict of tensors, got {type(given).__name__}"
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    reshaped = [f"{k} {tuple(given[k].shape) if isinstance(given[k], torch.Tensor) else type(given[k]).__name__} "
+                f"!= {tuple(v.shape)}" for k, v in expected.items()
+                if k in given and not (isinstance(given[k], torch.Tensor) and given[k].shape == v.shape)]
+    if not (missing or unexpected or reshaped):
+        return None
+    return f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {reshaped[:5]}"
 
 
 def check_weight_values(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], where: Path) -> None:

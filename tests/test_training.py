@@ -130,13 +130,13 @@ def test_crash_while_saving_keeps_the_previous_checkpoint(toy_name, data, tmp_pa
     assert load_checkpoint(tmp_path)["step"] == 4
     assert load_checkpoint(tmp_path)["model"].keys() == trainer.model.state_dict().keys()
 
-    def crashing_save(obj, path):
-        Path(path).write_bytes(b"half a checkpoint")
-        raise OSError("disk full")
+    def crashing_save(obj, handle):
+        handle.write(b"half a checkpoint")
+        raise OSError("write failed")
 
     monkeypatch.setattr(checkpoint_module.torch, "save", crashing_save)
     trainer.step = 99
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match="write failed"):
         trainer.save_checkpoint()
     monkeypatch.undo()
     assert load_checkpoint(tmp_path)["step"] == 4

@@ -4,7 +4,7 @@ A checkpoint holds only tensors and plain Python containers, written with ``torc
 ``torch.load(weights_only=True)``, so loading one never runs code. Writing goes to a temporary file that is
 flushed to disk, then the current ``checkpoint.pt`` becomes ``checkpoint.prev.pt`` and the temporary file
 becomes ``checkpoint.pt`` (the folder is fsynced after the renames). A kill at any moment therefore leaves
-at least one complete checkpoint, and :func:`load_checkpoint` finds the newest complete one, including a
+at least one complete checkpoint, and :func:`find_checkpoint` finds the newest complete one, including a
 flushed temporary file left by a kill between the two renames.
 """
 
@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from genae.io import atomic_path, fsync_path
+from genae._version import __version__
+from genae.io import atomic_path, format_version, fsync_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 PREVIOUS_NAME = "checkpoint.prev.pt"
 TEMPORARY_PATTERN = f".{CHECKPOINT_NAME}.*.tmp"  # what genae.io.atomic_path names its staging files
-FORMAT = "genae-checkpoint/1"
+FORMAT_FAMILY, FORMAT_VERSION = "genae-checkpoint", 1
+FORMAT = f"{FORMAT_FAMILY}/{FORMAT_VERSION}"
 #: What the Trainer reads back on resume; a file without one of these is not a usable checkpoint.
 STATE_KEYS = (
     "step", "images_seen", "wall_time_s", "seed", "architecture", "model_config", "model", "optimizers",
@@ -38,12 +40,18 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(state: dict[str, Any], out_dir: str | Path) -> Path:
-    """Write ``state`` as ``out_dir/checkpoint.pt``; the previous one becomes ``checkpoint.prev.pt``."""
+    """Write ``state`` as ``out_dir/checkpoint.pt``; the previous one becomes ``checkpoint.prev.pt``.
+
+    A full disk raises :class:`genae.io.DiskFullError` naming the file; ``checkpoint.pt`` is then untouched.
+    """
     out_dir = Path(out_dir)
     path = out_dir / CHECKPOINT_NAME
     remove_temporaries(out_dir)  # left by a killed run; this save supersedes them
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+        # Through a Python file: torch's own writer reports a full disk as "enforce fail … unexpected pos",
+        # with the OSError (ENOSPC) only as the context of that error when Python did the writing.
+        with open(tmp, "wb") as handle:
+            torch.save({"format": FORMAT, "genae_version": __version__, **state}, handle)
         fsync_path(tmp)  # complete on disk before the rename that retires the current checkpoint
         if path.exists():
             os.replace(path, out_dir / PREVIOUS_NAME)
@@ -56,28 +64,45 @@ def remove_temporaries(out_dir: str | Path) -> None:
 
 
 def load_checkpoint(out_dir: str | Path, required: tuple[str, ...] = STATE_KEYS) -> dict[str, Any]:
-    """The newest complete checkpoint in ``out_dir``, with a warning when it is not ``checkpoint.pt``.
+    """The newest complete checkpoint in ``out_dir`` (see :func:`find_checkpoint`); an error if there is none."""
+    found = find_checkpoint(out_dir, required)
+    if found is None:
+        raise CheckpointError(f"{out_dir}: no checkpoint was completed yet (only an incomplete temporary file)")
+    return found[1]
+
+
+def find_checkpoint(out_dir: str | Path, required: tuple[str, ...] = STATE_KEYS) -> tuple[Path, dict[str, Any]] | None:
+    """The newest complete checkpoint in ``out_dir`` and its file, with a warning when it is not ``checkpoint.pt``.
 
     ``checkpoint.pt`` is the newest when it is complete; otherwise the highest step among the previous
-    checkpoint and any flushed temporary file (a kill between the two renames of a save) wins.
+    checkpoint and any flushed temporary file (a kill between the two renames of a save) wins. A folder whose
+    only checkpoint files are incomplete temporary files belongs to a run killed during its first save: None,
+    with a warning (the run starts from step 0). A file written by a newer genae is refused, never skipped, so
+    that a resume cannot rotate it away.
     """
     out_dir = Path(out_dir)
     problems: list[str] = []
-    state = _read_complete(out_dir / CHECKPOINT_NAME, required, problems)
+    path = out_dir / CHECKPOINT_NAME
+    state = _read_complete(path, required, problems)
     if state is not None:
-        return state
+        return path, state
     best: tuple[Path, dict[str, Any]] | None = None
-    for path in [*sorted(out_dir.glob(TEMPORARY_PATTERN)), out_dir / PREVIOUS_NAME]:
+    temporaries = sorted(out_dir.glob(TEMPORARY_PATTERN))
+    for path in [*temporaries, out_dir / PREVIOUS_NAME]:
         candidate = _read_complete(path, required, problems)
         if candidate is not None and (best is None or int(candidate["step"]) > int(best[1]["step"])):
             best = (path, candidate)
+    if best is None and temporaries and not any((out_dir / n).exists() for n in (CHECKPOINT_NAME, PREVIOUS_NAME)):
+        warnings.warn(f"{out_dir}: no checkpoint was completed before the run stopped ({'; '.join(problems)}); "
+                      "starting from step 0", RuntimeWarning, stacklevel=2)
+        return None
     if best is None:
         raise CheckpointError(f"{out_dir}: no usable checkpoint ({'; '.join(problems)})")
     warnings.warn(
         f"{out_dir}: using {best[0].name} (step {best[1]['step']}): {'; '.join(problems)}", RuntimeWarning,
         stacklevel=2,
     )
-    return best[1]
+    return best
 
 
 def _read_complete(path: Path, required: tuple[str, ...], problems: list[str]) -> dict[str, Any] | None:
@@ -88,11 +113,17 @@ def _read_complete(path: Path, required: tuple[str, ...], problems: list[str]) -
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file falls back to an older one
-        problems.append(f"{path.name}: unreadable ({type(error).__name__}: {error})")
+        problems.append(f"{path.name}: unreadable ({type(error).__name__}: {_first_line(error)})")
         return None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    version = format_version(state.get("format"), FORMAT_FAMILY) if isinstance(state, dict) else None
+    if version is None:
         problems.append(f"{path.name}: not a {FORMAT} file")
         return None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: written by a newer genae ({state['format']}, genae {state.get('genae_version', 'unknown')}; "
+            f"this is genae {__version__}, which reads {FORMAT}): upgrade genae to resume it; nothing was changed"
+        )
     missing = [key for key in required if key not in state]
     if missing:
         problems.append(f"{path.name}: incomplete (missing keys {missing})")
@@ -100,8 +131,13 @@ def _read_complete(path: Path, required: tuple[str, ...], problems: list[str]) -
     return state
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def has_checkpoint(out_dir: str | Path) -> bool:
-    """True when ``out_dir`` holds anything :func:`load_checkpoint` would try (a run to resume)."""
+    """True when ``out_dir`` holds anything :func:`find_checkpoint` would try (a run to resume)."""
     out_dir = Path(out_dir)
     names = (CHECKPOINT_NAME, PREVIOUS_NAME)
     return any((out_dir / name).is_file() for name in names) or any(out_dir.glob(TEMPORARY_PATTERN))
@@ -122,8 +158,11 @@ def claim_output_folder(out_dir: str | Path, overwrite: bool, outputs: tuple[str
         return
     if not overwrite:
         shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
-        if has_checkpoint(out_dir):
+        if any((out_dir / name).is_file() for name in (CHECKPOINT_NAME, PREVIOUS_NAME)):
             reason = "already holds a checkpoint; resume it (resume=True / --resume)"
+        elif has_checkpoint(out_dir):
+            reason = ("holds a run stopped during its first checkpoint write; resume it (resume=True / --resume: "
+                      "from that checkpoint if it is complete, else from step 0)")
         else:
             reason = f"is not empty ({shown}) and holds no checkpoint to resume; empty it"
         raise FileExistsError(

@@ -9,6 +9,12 @@ from typing import Any
 import click
 
 
+class Interrupted(click.ClickException):
+    """Ctrl-C ended the run after a checkpoint; the exit status is the shell's for SIGINT."""
+
+    exit_code = 130
+
+
 def parse_assignments(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
     """``("a=1", "b=x")`` → ``{"a": 1, "b": "x"}``: values are JSON when they parse as JSON, else strings."""
     values: dict[str, Any] = {}
@@ -102,8 +108,10 @@ def train_command(
     import torch
 
     from genae.factory import create
+    from genae.io import DiskFullError
     from genae.registry import REGISTRY, RegistryError, import_object
     from genae.training.checkpoint import CheckpointError
+    from genae.training.interrupt import TrainingInterrupted
     from genae.training.trainer import Trainer, TrainingDiverged
 
     if images is not None and steps is not None:
@@ -161,6 +169,10 @@ def train_command(
         result = trainer.fit(resume=resume, overwrite=overwrite)
     except (FileExistsError, CheckpointError, TrainingDiverged) as error:
         raise click.ClickException(str(error)) from error
+    except DiskFullError as error:
+        raise click.ClickException(f"{error}; free some space, then continue with --resume") from error
+    except TrainingInterrupted as error:
+        raise Interrupted(f"interrupted: {error}") from error
     if result.model_dir is not None:
         click.echo(
             f"trained {spec.name} on {result.images_seen:,} images ({result.steps:,} steps, "

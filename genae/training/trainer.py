@@ -23,21 +23,24 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from genae.hub import state_mismatch
 from genae.interfaces import GenerativeAutoencoder
-from genae.io import read_jsonl, write_text_atomic
+from genae.io import append_text, read_jsonl, write_text_atomic
 from genae.precision import PRECISIONS, resolve_precision
 from genae.training import distributed as dist_utils
 from genae.training.batches import DataOrder, ShardedBatches, collate_images
 from genae.training.checkpoint import (
     CHECKPOINT_NAME,
+    CheckpointError,
     claim_output_folder,
-    load_checkpoint,
+    find_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from genae.training.compilation import compile_model
 from genae.training.ema import EMA
+from genae.training.interrupt import DeferredInterrupt, TrainingInterrupted
 from genae.training.recipe import Phase, Recipe, StepContext
 from genae.training.schedule import Schedule, SingleResolution
 
@@ -279,21 +282,31 @@ class Trainer:
         """Train until the requested length; with ``resume=True`` continue from ``out_dir``'s checkpoint.
 
         A fresh run needs an absent or empty ``out_dir``; ``overwrite=True`` replaces an earlier run there.
+        Ctrl-C (one process) stops after the current step, checkpoints it and raises
+        :class:`~genae.training.interrupt.TrainingInterrupted`; a resume then continues exactly.
         """
         self._begin(resume, overwrite)
         losses: dict[str, float] = {}
         phase = self.schedule.phase_at(self.images_seen)
-        with self._batches() as batches, self._progress_bar() as bar:
+        # Under DDP every rank would have to agree on the step to stop at; there Ctrl-C keeps its usual meaning.
+        with self._batches() as batches, self._progress_bar() as bar, \
+                DeferredInterrupt(self.world.size == 1) as interrupt:
             self._clock = time.perf_counter()
             self._window.restart(self._clock, self.images_seen)
             started = False
-            while not self._finished():
+            while not self._finished() and not interrupt.requested:
+                try:
+                    batch = next(batches)
+                except Exception:
+                    if interrupt.requested:  # loader workers share the terminal's Ctrl-C and may have exited
+                        break
+                    raise
                 new_phase = self.schedule.phase_at(self.images_seen)
                 if not started or new_phase.index != phase.index:
                     self._start_phase(new_phase)
                     started = True
                 phase = new_phase
-                losses = self._step(next(batches), phase)
+                losses = self._step(batch, phase)
                 self._window.add(losses)
                 bar.update(phase.batch_size if self.total_images is not None else 1)
                 if self.step % self.log_every == 0:
@@ -305,6 +318,9 @@ class Trainer:
                     self.save_checkpoint()
         if self._last_checkpoint_step != self.step:
             self.save_checkpoint()
+        if interrupt.requested and not self._finished():
+            raise TrainingInterrupted(f"stopped at step {self.step}; {self.out_dir / CHECKPOINT_NAME} holds it, "
+                                      "continue with resume=True (--resume)")
         self.save_grid(phase)
         model_dir = self.export() if self.world.is_main else None
         dist_utils.barrier(self.world)
@@ -313,7 +329,9 @@ class Trainer:
     def _begin(self, resume: bool, overwrite: bool) -> None:
         """Restore or refuse to overwrite; fix the grid's real images and prior draws."""
         if resume:
-            self._restore(load_checkpoint(self.out_dir))
+            found = find_checkpoint(self.out_dir)
+            if found is not None:  # None: a run killed during its first save starts from step 0
+                self._restore(*found)
         else:
             claim_output_folder(self.out_dir, overwrite, (METRICS_NAME, GRIDS_DIR, MODEL_DIR), self.world.is_main)
         if self.world.is_main:
@@ -429,8 +447,7 @@ class Trainer:
             "wall_time_s": self.wall_time_s,
         }
         if self.world.is_main:
-            with open(self.out_dir / METRICS_NAME, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            append_text(self.out_dir / METRICS_NAME, json.dumps(record) + "\n")
         return record
 
     def _trim_metrics(self) -> None:
@@ -502,40 +519,54 @@ class Trainer:
         dist_utils.barrier(self.world)
         return path
 
-    def _restore(self, state: dict[str, Any]) -> None:
+    def _restore(self, source: Path, state: dict[str, Any]) -> None:
+        """Load every entry of the checkpoint file ``source``; one that does not fit this run is named."""
         if state["architecture"] != self.model.architecture or state["model_config"] != self.model.config.to_dict():
             raise ValueError(
                 f"the checkpoint in {self.out_dir} is for {state['architecture']} with config "
                 f"{state['model_config']}, not {self.model.architecture} with {self.model.config.to_dict()}"
             )
-        if set(state["optimizers"]) != set(self.optimizers):
-            raise ValueError(
-                f"the checkpoint has optimisers {sorted(state['optimizers'])}, the recipe built {sorted(self.optimizers)}"
-            )
-        self.model.load_state_dict(state["model"])
-        for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-            self.scalers[name].load_state_dict(state["scalers"][name])
+        with _entry(source, "optimizers"):
+            if not isinstance(state["optimizers"], dict) or set(state["optimizers"]) != set(self.optimizers):
+                raise ValueError(f"it has optimisers {sorted(state['optimizers'])}, the recipe built {sorted(self.optimizers)}")
+        with _entry(source, "model"):
+            _load_module(self.model, state["model"])
+        with _entry(source, "optimizers"):
+            for name, optimizer in self.optimizers.items():
+                optimizer.load_state_dict(state["optimizers"][name])
+        with _entry(source, "scalers"):
+            for name, scaler in self.scalers.items():
+                scaler.load_state_dict(state["scalers"][name])
         self._prefer_multi_tensor()
-        self.ema.load_state_dict(state["ema"])
-        self.recipe.load_state_dict(state["recipe"])
-        for name, module in self.recipe_modules.items():
-            module.load_state_dict(state["recipe_modules"][name])
-        self.order.load_state_dict(state["data_order"])
-        self._window.sums = dict(state["log_window"]["sums"])
-        self._window.count = int(state["log_window"]["count"])
+        with _entry(source, "ema"):
+            self.ema.load_state_dict(state["ema"])
+        with _entry(source, "recipe"):
+            self.recipe.load_state_dict(state["recipe"])
+        with _entry(source, "recipe_modules"):
+            for name, module in self.recipe_modules.items():
+                _load_module(module, state["recipe_modules"][name])
+        with _entry(source, "data_order"):
+            self.order.load_state_dict(state["data_order"])
+        with _entry(source, "log_window"):
+            self._window.sums = {str(k): float(v) for k, v in state["log_window"]["sums"].items()}
+            self._window.count = int(state["log_window"]["count"])
+        for key in ("step", "images_seen", "wall_time_s"):
+            with _entry(source, key):
+                if isinstance(state[key], bool) or not isinstance(state[key], (int, float)) or state[key] < 0:
+                    raise ValueError(f"expected a non-negative number, got {state[key]!r}")
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
         self._wall_time_before = float(state["wall_time_s"])
         self._last_checkpoint_step = self.step
-        if len(state["rng"]) == self.world.size:
-            set_rng_state(state["rng"][self.world.rank], self.generator)
-        else:
-            warnings.warn(
-                f"the checkpoint was written by {len(state['rng'])} processes, this run has {self.world.size}: "
-                "random streams restart from the seed, so the run will not repeat the original exactly",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        with _entry(source, "rng"):
+            if len(state["rng"]) == self.world.size:
+                set_rng_state(state["rng"][self.world.rank], self.generator)
+            else:
+                warnings.warn(
+                    f"the checkpoint was written by {len(state['rng'])} processes, this run has {self.world.size}: "
+                    "random streams restart from the seed, so the run will not repeat the original exactly",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
 
     def export(self) -> Path:
         """Write ``out_dir/model`` with EMA weights applied and a card saying how the model was trained."""
@@ -557,6 +588,27 @@ class Trainer:
         }
         with self.ema.swapped(self.model):
             return self.model.save_pretrained(self.out_dir / MODEL_DIR, card=card)
+
+
+def _load_module(module: torch.nn.Module, state: Any) -> None:
+    """``load_state_dict`` after a one-line check of names and shapes (PyTorch's own error is many lines)."""
+    mismatch = state_mismatch(module.state_dict(), state)
+    if mismatch:
+        raise ValueError(mismatch)
+    module.load_state_dict(state)
+
+
+@contextlib.contextmanager
+def _entry(source: Path, name: str) -> Iterator[None]:
+    """Name the checkpoint file and entry when restoring that entry fails (a damaged or foreign file)."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise CheckpointError(
+            f"{source}: entry {name!r} does not fit this run ({type(error).__name__}: {reason}); "
+            "delete or move that file to resume from an older checkpoint"
+        ) from error
 
 
 class _Window:
