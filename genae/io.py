@@ -28,6 +28,9 @@ class DiskFullError(OSError):
         self.errno = errno.ENOSPC
         self.filename = str(path)
 
+    def __str__(self) -> str:
+        return str(self.args[0])  # OSError's own form ("[Errno 28] …") once errno is set
+
 
 def is_disk_full(error: BaseException) -> bool:
     """Whether ``error``, or an error it was raised from, is a lack of space.

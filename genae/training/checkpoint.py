@@ -93,8 +93,10 @@ def find_checkpoint(out_dir: str | Path, required: tuple[str, ...] = STATE_KEYS)
         if candidate is not None and (best is None or int(candidate["step"]) > int(best[1]["step"])):
             best = (path, candidate)
     if best is None and temporaries and not any((out_dir / n).exists() for n in (CHECKPOINT_NAME, PREVIOUS_NAME)):
-        warnings.warn(f"{out_dir}: no checkpoint was completed before the run stopped ({'; '.join(problems)}); "
-                      "starting from step 0", RuntimeWarning, stacklevel=2)
+        names = ", ".join(path.name for path in temporaries)
+        warnings.warn(f"{out_dir}: no checkpoint was completed before the run stopped ({names}: incomplete, "
+                      "left by a kill during the first checkpoint write); starting from step 0", RuntimeWarning,
+                      stacklevel=2)
         return None
     if best is None:
         raise CheckpointError(f"{out_dir}: no usable checkpoint ({'; '.join(problems)})")
