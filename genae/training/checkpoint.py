@@ -115,7 +115,7 @@ def _read_complete(path: Path, required: tuple[str, ...], problems: list[str]) -
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file falls back to an older one
-        problems.append(f"{path.name}: unreadable ({type(error).__name__}: {_first_line(error)})")
+        problems.append(f"{path.name}: unreadable ({type(error).__name__}: {first_line(error)})")
         return None
     version = format_version(state.get("format"), FORMAT_FAMILY) if isinstance(state, dict) else None
     if version is None:
@@ -133,7 +133,8 @@ def _read_complete(path: Path, required: tuple[str, ...], problems: list[str]) -
     return state
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """An error's first line: enough to name what went wrong without PyTorch's multi-line C++ context."""
     text = str(error).strip()
     return text.splitlines()[0] if text else ""
 

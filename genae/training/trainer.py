@@ -34,6 +34,7 @@ from genae.training.checkpoint import (
     CheckpointError,
     claim_output_folder,
     find_checkpoint,
+    first_line,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -526,12 +527,11 @@ class Trainer:
                 f"the checkpoint in {self.out_dir} is for {state['architecture']} with config "
                 f"{state['model_config']}, not {self.model.architecture} with {self.model.config.to_dict()}"
             )
-        with _entry(source, "optimizers"):
-            if not isinstance(state["optimizers"], dict) or set(state["optimizers"]) != set(self.optimizers):
-                raise ValueError(f"it has optimisers {sorted(state['optimizers'])}, the recipe built {sorted(self.optimizers)}")
         with _entry(source, "model"):
             _load_module(self.model, state["model"])
         with _entry(source, "optimizers"):
+            if set(state["optimizers"]) != set(self.optimizers):
+                raise ValueError(f"it has optimisers {sorted(state['optimizers'])}, the recipe built {sorted(self.optimizers)}")
             for name, optimizer in self.optimizers.items():
                 optimizer.load_state_dict(state["optimizers"][name])
         with _entry(source, "scalers"):
@@ -604,9 +604,8 @@ def _entry(source: Path, name: str) -> Iterator[None]:
     try:
         yield
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise CheckpointError(
-            f"{source}: entry {name!r} does not fit this run ({type(error).__name__}: {reason}); "
+            f"{source}: entry {name!r} does not fit this run ({type(error).__name__}: {first_line(error)}); "
             "delete or move that file to resume from an older checkpoint"
         ) from error
 
