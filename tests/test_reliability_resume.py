@@ -21,10 +21,9 @@ from torch.utils.data import TensorDataset
 import genae
 from genae.cli import main
 from genae.testing.toy_recipe import ToyRecipe, register_toy
-from genae.training import Trainer
+from genae.training import Trainer, TrainingInterrupted
 from genae.training import cli as train_cli
 from genae.training.checkpoint import CheckpointError, load_checkpoint
-from genae.training.interrupt import TrainingInterrupted
 
 
 def toy_data() -> TensorDataset:

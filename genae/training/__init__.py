@@ -18,6 +18,7 @@ _LAZY = {
     "SingleResolution": "genae.training.schedule",
     "Trainer": "genae.training.trainer",
     "TrainingDiverged": "genae.training.trainer",
+    "TrainingInterrupted": "genae.training.interrupt",
     "TrainResult": "genae.training.trainer",
 }
 
