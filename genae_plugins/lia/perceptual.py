@@ -1,7 +1,8 @@
 """Perceptual feature networks for LIA's stage-2 loss ``β₁·‖ε(x) − ε(x̃)‖²``, chosen by name.
 
 - ``"vgg16"`` (the paper): VGG-16 up to conv4_3 (after its ReLU, as Keras' ``block4_conv3`` the authors
-  used), ImageNet weights read from torchvision's file in the torch hub cache; never downloaded.
+  used), torchvision's ImageNet weights, downloaded on first use with their sha256 checked
+  (``genae.metrics._files``; a ``weights_dir`` holding ``vgg16-397923af.pth`` overrides).
 - ``"fashion-mnist"``: the last conv block (128×4×4) of genae's shipped Fashion-MNIST classifier, a
   perceptual space for Fashion-MNIST-like grey images only.
 
@@ -15,8 +16,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-VGG16_FILE = "vgg16-397923af.pth"
-VGG16_URL = "https://download.pytorch.org/models/" + VGG16_FILE
 #: torchvision's ``vgg16().features[:23]`` ends with the ReLU after conv4_3.
 VGG16_CONV4_3_END = 23
 #: Default β₁ per network. VGG: the paper's 5e-5 (for the authors' feature scale). Fashion-MNIST: 1.0, so the
@@ -30,9 +29,9 @@ class VGG16Conv43(nn.Module):
         super().__init__()
         from torchvision.models import vgg16
 
-        from genae.metrics._files import find_weights_file
+        from genae.metrics._files import weights_file
 
-        path = find_weights_file(VGG16_FILE, weights_dir, "LIA's perceptual loss (perceptual='vgg16')", VGG16_URL)
+        path = weights_file("vgg16", weights_dir, "LIA's perceptual loss (perceptual='vgg16')")
         network = vgg16(weights=None)
         network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.features = network.features[:VGG16_CONV4_3_END]
