@@ -32,9 +32,10 @@ class VGG16Conv43(nn.Module):
         from genae.metrics._files import weights_file
 
         path = weights_file("vgg16", weights_dir, "LIA's perceptual loss (perceptual='vgg16')")
-        network = vgg16(weights=None)
-        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        self.features = network.features[:VGG16_CONV4_3_END]
+        self.features = vgg16(weights=None).features[:VGG16_CONV4_3_END]
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")
+                                       and int(k.split(".")[1]) < VGG16_CONV4_3_END})
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
