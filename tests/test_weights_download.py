@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,3 +91,11 @@ def test_lpips_downloads_backbone_and_heads_then_loads_them(file_server, cache, 
     assert metric.info()["heads_sha256"] == PUBLISHED_WEIGHTS["lpips-alex-v0.1"].sha256
     x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     assert torch.equal(metric(x, y), source.eval()(x, y))
+
+
+def test_docs_table_is_the_code_table():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    section = text[text.index("### Downloaded weights"):]
+    rows = re.findall(r"^\| `([^`]+)` \| `([^`]+)` \| (\S+) \| `([0-9a-f]{64})` \| (\d+) \|$", section, re.MULTILINE)
+    documented = {key: (file, url, sha, int(size)) for key, file, url, sha, size in rows}
+    assert documented == {key: (w.file, w.url, w.sha256, w.size) for key, w in PUBLISHED_WEIGHTS.items()}
