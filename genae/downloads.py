@@ -6,6 +6,9 @@ wins; offline (``GENAE_OFFLINE`` or ``HF_HUB_OFFLINE`` set) it fails with one er
 convert command; otherwise it streams the file through a ``.part`` file with a progress bar, checks the
 recorded digest when there is one (a warning when there is none), converts into a sibling temporary
 folder, renames it into place (the cache never holds a half-written model) and deletes the download.
+
+Files used as they are (metric and perceptual-loss networks, :func:`fetch_file`) follow the same rules
+without the conversion: the checked file is renamed into the cache, a file failing its check never is.
 """
 
 from __future__ import annotations
@@ -104,3 +107,32 @@ def fetch_converted(name: str, url: str, folder: Path, convert: Callable[[Path, 
     finally:
         target.unlink(missing_ok=True)
     return folder
+
+
+def fetch_file(name: str, url: str, target: Path, sha256: str, *, offline: bool | None = None,
+               progress: bool = True, hint: str = "") -> Path:
+    """``target``, downloading ``url`` there first when it is absent; nothing unchecked is ever left there.
+
+    ``hint`` ends the offline error (say how else the file can be supplied).
+    """
+    if target.is_file():
+        return target
+    offline = is_offline() if offline is None else offline
+    if offline:
+        raise WeightsUnavailableError(
+            f"{name} is not at {target} and genae is offline (GENAE_OFFLINE/HF_HUB_OFFLINE): download {url} "
+            f"and save it as {target}{hint}"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    unchecked = target.with_name(f".{target.name}.unchecked")
+    try:
+        download(url, unchecked, progress=progress)
+        check_digest(unchecked, "sha256", sha256, url, name)
+        os.replace(unchecked, target)
+    except (urllib.error.URLError, OSError) as error:
+        raise WeightsUnavailableError(
+            f"could not download {name} from {url} ({error}); download it another way and save it as {target}{hint}"
+        ) from error
+    finally:
+        unchecked.unlink(missing_ok=True)
+    return target

@@ -24,8 +24,8 @@ amplify along directions the loss barely constrains; the reconstructions' qualit
 only buys speed.
 
 The default loss is ``"mse"``: it needs no weights file and means the same thing on every domain and
-resolution. ``"lpips-vgg"`` (the projector's loss) needs torchvision's VGG-16 ImageNet file, which
-cannot be downloaded offline; ``"fashion-mnist-features"`` (the shipped domain network) is a perceptual
+resolution. ``"lpips-vgg"`` (the projector's loss) needs torchvision's VGG-16 ImageNet file and the LPIPS
+heads, downloaded on first use (offline: pre-seed them, docs/metrics.md); ``"fashion-mnist-features"`` (the shipped domain network) is a perceptual
 space for Fashion-MNIST-like images only. Losses combine as ``{"mse": 1.0, "lpips-vgg": 1.0}``.
 """
 

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 import genae
 from genae.data import open_dataset
-from genae.metrics._files import MissingWeightsError, hub_checkpoint_dir
+from genae.metrics._files import MissingWeightsError
 from genae.testing import check_model
 from genae.testing.step import DirectStep
 from genae.training import Trainer
 from genae_plugins.lia.model import LIA
-from genae_plugins.lia.perceptual import VGG16_FILE, build_perceptual
+from genae_plugins.lia.perceptual import build_perceptual
 from genae_plugins.lia.recipe import LIARecipe
 
 TINY = dict(resolution=16, channels_in=1, latent_dim=8, channels=[16, 8, 8])
@@ -129,13 +129,19 @@ def test_recipe_rejects_bad_options() -> None:
                                encoder_channels=[8, 8, 8]))
 
 
-def test_vgg16_perceptual_network_needs_its_file_and_says_which() -> None:
-    if (hub_checkpoint_dir() / VGG16_FILE).is_file():
-        network = build_perceptual("vgg16")
-        assert network(torch.zeros(2, 1, 32, 32)).shape == (2, 512, 4, 4)
-        return
-    with pytest.raises(MissingWeightsError, match=VGG16_FILE):
-        build_perceptual("vgg16")
+def test_vgg16_perceptual_network_loads_its_file_or_says_where_to_get_it(tmp_path, monkeypatch) -> None:
+    import torchvision
+
+    from genae.metrics._files import PUBLISHED_WEIGHTS
+
+    vgg16 = PUBLISHED_WEIGHTS["vgg16"]
+    monkeypatch.setenv("GENAE_OFFLINE", "1")
+    with pytest.raises(MissingWeightsError, match=f"{vgg16.url}.*{vgg16.file}"):
+        build_perceptual("vgg16", weights_dir=tmp_path)
+    features = torchvision.models.vgg16(weights=None).features.state_dict()
+    torch.save({f"features.{k}": v for k, v in features.items()}, tmp_path / vgg16.file)  # the part that is read
+    network = build_perceptual("vgg16", weights_dir=tmp_path)
+    assert network(torch.zeros(2, 1, 32, 32)).shape == (2, 512, 4, 4)
 
 
 def _trainer(model: LIA, out: Path, data: Any, steps: int, **options: Any) -> Trainer:

@@ -3,6 +3,8 @@
 The Fashion-MNIST extractor's weights ship with genae and are tested for real. AlexNet/VGG backbones are
 not on this machine: those tests use untrained backbones (``random_backbone=True``) or write a
 randomly initialised torchvision state dict under the real file name, to exercise the loading path.
+The LPIPS heads are the published ones where the ``lpips`` package (which ships them) is installed;
+there the distances are compared with that package's.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import torch
 import torchvision
 
 from genae.metrics import LPIPS, MissingWeightsError, get_extractor
-from genae.metrics._files import sha256_file
-from genae.metrics.perceptual import BACKBONE_FILES, crop_images
+from genae.metrics._files import PUBLISHED_WEIGHTS, sha256_file
+from genae.metrics.perceptual import crop_images
 
 
 def test_fashion_extractor_ships_with_a_card_and_classifies_real_images() -> None:
@@ -49,27 +51,44 @@ def test_unknown_extractor_is_refused() -> None:
         get_extractor("clip")
 
 
-def test_lpips_without_backbone_weights_explains_where_to_put_them(tmp_path, monkeypatch) -> None:
+def test_lpips_without_backbone_weights_offline_explains_where_to_put_them(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("GENAE_OFFLINE", "1")
     with pytest.raises(MissingWeightsError, match="alexnet-owt-7be5be79.pth") as error:
         LPIPS("alex", weights_dir=tmp_path / "empty")
     assert str(tmp_path / "torch" / "hub" / "checkpoints") in str(error.value)
-    assert str(tmp_path / "empty") in str(error.value)
+    assert str(tmp_path / "empty") in str(error.value) and PUBLISHED_WEIGHTS["alexnet"].url in str(error.value)
     with pytest.raises(ValueError, match="net"):
         LPIPS("squeeze", random_backbone=True)
 
 
-def test_lpips_loads_torchvision_backbone_files(tmp_path) -> None:
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_lpips_equals_the_lpips_package_on_the_same_weights(net, tmp_path) -> None:
+    lpips = pytest.importorskip("lpips")
+    import shutil
+    import warnings
+
     torch.manual_seed(0)
-    alexnet = torchvision.models.alexnet(weights=None)
-    torch.save(alexnet.state_dict(), tmp_path / BACKBONE_FILES["alex"])
-    metric = LPIPS("alex", weights_dir=tmp_path)
-    assert torch.equal(getattr(metric.model.net.slice1, "0").weight, alexnet.features[0].weight)
-    assert torch.equal(getattr(metric.model.net.slice5, "10").weight, alexnet.features[10].weight)
-    assert metric.label == "lpips-alex-v0.1" and metric.info()["backbone_sha256"]
-    x = torch.rand(3, 1, 32, 32) * 2 - 1
-    assert metric(x, x).abs().max() < 1e-6
-    assert (metric(x, x.flip(-1)) > 0).all()
+    name = {"alex": "alexnet", "vgg": "vgg16"}[net]  # torchvision's builder and the weights table's key
+    backbone = getattr(torchvision.models, name)(weights=None)
+    torch.save(backbone.state_dict(), tmp_path / PUBLISHED_WEIGHTS[name].file)
+    heads = PUBLISHED_WEIGHTS[f"lpips-{net}-v0.1"]
+    shutil.copy(Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth", tmp_path / heads.file)
+    assert sha256_file(tmp_path / heads.file) == heads.sha256  # the package ships the published heads
+    metric = LPIPS(net, weights_dir=tmp_path)
+    with warnings.catch_warnings():  # torchvision's deprecation note about `pretrained=False`
+        warnings.simplefilter("ignore", UserWarning)
+        reference = lpips.LPIPS(net=net, version="0.1", pnet_rand=True, verbose=False).eval()
+    slices = {str(i): s for s in reference.net.children() for i, _ in s.named_children()}
+    for key, value in backbone.features.state_dict().items():
+        index, param = key.split(".")
+        if index in slices:
+            getattr(slices[index], index).get_parameter(param).data.copy_(value)
+    x, y = torch.rand(3, 3, 40, 40) * 2 - 1, torch.rand(3, 3, 40, 40) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(metric(x, y), reference(x, y).flatten(), rtol=1e-5, atol=1e-7)
+    assert metric.label == f"lpips-{net}-v0.1" and metric.info()["backbone_sha256"]
+    assert metric(x, x).abs().max() < 1e-6 and (metric(x, x.flip(-1)) > 0).all()
 
 
 def test_lpips_random_backbone_is_labelled_and_handles_small_images_and_crops() -> None:

@@ -37,7 +37,8 @@ def _crop(value: str | None) -> tuple[int, int, int, int] | None:
               help="Feature extractor for FID/KID (default: fashion-mnist-features on Fashion-MNIST, "
                    "else inception-v3-compat).")
 @click.option("--weights-dir", type=click.Path(path_type=Path), default=None,
-              help="Folder holding pretrained metric weights (Inception, AlexNet, VGG16 files).")
+              help="Folder whose metric weights files (Inception, AlexNet, VGG16, LPIPS heads) are used "
+                   "instead of downloading them (docs/metrics.md).")
 @click.option("--ppl-space", type=click.Choice(["z", "styles"]), default="z", show_default=True)
 @click.option("--ppl-n", type=int, default=None, help="Samples for PPL (default: -n).")
 @click.option("--crop", default=None, help="TOP,LEFT,HEIGHT,WIDTH crop for LPIPS and PPL.")

@@ -16,7 +16,6 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import integrate
 from torch import Tensor, nn
 
 from genae.precision import full_precision
@@ -52,13 +51,23 @@ def _rho_numpy(x: np.ndarray, alpha: float) -> np.ndarray:
     return b / alpha * np.expm1(0.5 * alpha * np.log1p(x * x / b))
 
 
+#: Trapezoid rule in u = log x over [-U, U] with step H: the integrand exp(u - rho(e^u)) is smooth and decays
+#: at least like e^-|u| at both ends for every alpha in [0, 2], so the rule converges geometrically; the tails
+#: beyond U = 40 hold less than 1e-17. Agrees with scipy's adaptive quadrature at tight tolerance to 1e-13
+#: (tests/test_losses.py).
+LOG_GRID_HALF_WIDTH, LOG_GRID_STEP = 40.0, 0.02
+
+
 @functools.lru_cache(maxsize=1)
 def _log_partition_table() -> tuple[np.ndarray, np.ndarray]:
-    """log Z(alpha) and d log Z / d alpha on a uniform grid over [0, 2] (integrated with scipy.quad)."""
+    """log Z(alpha) and d log Z / d alpha on a uniform grid over [0, 2], Z = 2 * integral_0^inf exp(-rho)."""
     alphas = np.linspace(0.0, 2.0, ALPHA_GRID_POINTS)
+    u = np.arange(-LOG_GRID_HALF_WIDTH, LOG_GRID_HALF_WIDTH + LOG_GRID_STEP / 2, LOG_GRID_STEP)
+    x = np.exp(u)
     values = np.empty_like(alphas)
     for i, a in enumerate(alphas):
-        half, _ = integrate.quad(lambda x, a=a: math.exp(-_rho_numpy(np.float64(x), a)), 0.0, math.inf)
+        integrand = np.exp(u - _rho_numpy(x, float(a)))
+        half = LOG_GRID_STEP * (integrand.sum() - 0.5 * (integrand[0] + integrand[-1]))
         values[i] = math.log(2.0 * half)
     slopes = np.gradient(values, alphas, edge_order=2)
     return values, slopes

@@ -2,12 +2,13 @@
 
 FID/KID take features (``frechet_distance``, ``kernel_distance``) from a named extractor
 (``get_extractor``: ``inception-v3-compat`` or the domain ``fashion-mnist-features``); LPIPS, PPL, SWD,
-reconstruction (MSE/PSNR/SSIM), style-mixing and speed metrics sit beside them. See ``docs/metrics.md``.
+reconstruction (MSE/PSNR/SSIM), style-mixing and speed metrics sit beside them. Published network weights
+are downloaded on first use (``PUBLISHED_WEIGHTS``, ``weights_file``). See ``docs/metrics.md``.
 """
 
 from __future__ import annotations
 
-from genae.metrics._files import MissingWeightsError
+from genae.metrics._files import PUBLISHED_WEIGHTS, MissingWeightsError, hub_checkpoint_dir, weights_file
 from genae.metrics.extractors import EXTRACTORS, FeatureExtractor, get_extractor
 from genae.metrics.frechet import (
     FeatureStats,
@@ -24,7 +25,8 @@ from genae.metrics.speed import measure_speed
 from genae.metrics.swd import swd
 
 __all__ = [
-    "EXTRACTORS", "LPIPS", "FeatureExtractor", "FeatureStats", "MissingWeightsError", "Score", "frechet_distance",
-    "frechet_distance_from_stats", "get_extractor", "kernel_distance", "measure_speed", "mixed_samples", "mse",
-    "perceptual_path_length", "psnr", "scale_disentanglement", "ssim", "swd",
+    "EXTRACTORS", "LPIPS", "PUBLISHED_WEIGHTS", "FeatureExtractor", "FeatureStats", "MissingWeightsError", "Score",
+    "frechet_distance", "frechet_distance_from_stats", "get_extractor", "hub_checkpoint_dir", "kernel_distance",
+    "measure_speed", "mixed_samples", "mse", "perceptual_path_length", "psnr", "scale_disentanglement", "ssim", "swd",
+    "weights_file",
 ]

@@ -8,7 +8,6 @@ weights exist only to exercise code paths in tests; reports mark them loudly.
 from __future__ import annotations
 
 import abc
-import tempfile
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -17,10 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from genae.metrics._files import find_weights_file, sha256_file
+from genae.metrics._files import sha256_file, weights_file
 
-INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_WEIGHTS
 FASHION_WEIGHTS = "fashion_mnist_features.safetensors"
 
 
@@ -108,10 +105,10 @@ class FashionMNISTFeatures(FeatureExtractor):
 
 
 class InceptionV3Compat(FeatureExtractor):
-    """torch-fidelity's port of the TF Inception used by the original FID code (2048-d pool features).
+    """The TF Inception of the original FID code (:mod:`genae.metrics.inception`), 2048-d pool features.
 
-    The network takes uint8 RGB; it resizes to 299 with TF1-style bilinear interpolation (no antialias)
-    and normalises with (x - 128) / 128 itself. Grey images are repeated to three channels.
+    Its weights (torch-fidelity's published file) are downloaded on first use; see ``docs/metrics.md``.
+    Images are quantised to uint8 as the reference code reads them; grey images are repeated to RGB.
     """
 
     name = "inception-v3-compat"
@@ -121,44 +118,18 @@ class InceptionV3Compat(FeatureExtractor):
     def __init__(
         self, device: torch.device | str = "cpu", weights_dir: str | Path | None = None, random_init: bool = False
     ) -> None:
-        try:
-            from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-        except ImportError as error:
-            raise ImportError(
-                "the inception-v3-compat extractor uses torch-fidelity's network: pip install 'genae[fidelity]'"
-            ) from error
+        from genae.metrics.inception import FIDInceptionV3, load_fid_inception
 
         if random_init:
-            super().__init__(_random_init_inception(), None, device)
+            super().__init__(FIDInceptionV3(), None, device)
             return
-        path = find_weights_file(INCEPTION_WEIGHTS, weights_dir, "FID/KID with inception-v3-compat", INCEPTION_URL)
-        # torch-fidelity unpickles the file without restriction; a weights-only load first refuses anything
-        # in it that is not plain tensors.
-        torch.load(path, map_location="cpu", weights_only=True)
-        network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
-        super().__init__(network, path, device)
+        path = weights_file("inception-v3-compat", weights_dir, "FID/KID with inception-v3-compat")
+        super().__init__(load_fid_inception(path), path, device)
 
     def _features(self, images: Tensor) -> Tensor:
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
-        as_uint8 = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return self.network(as_uint8)[0]
-
-
-def _random_init_inception() -> nn.Module:
-    """The same network with untrained weights, for tests on machines without the weights file."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    class _Unloaded(FeatureExtractorInceptionV3):
-        def load_state_dict(self, state_dict: Any, *args: Any, **kwargs: Any) -> Any:
-            if state_dict:  # only the empty placeholder below is skipped
-                return super().load_state_dict(state_dict, *args, **kwargs)
-            return None
-
-    with tempfile.TemporaryDirectory() as tmp:
-        placeholder = Path(tmp) / "empty.pth"
-        torch.save({}, placeholder)
-        return _Unloaded("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(placeholder))
+        return self.network(((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
 
 
 EXTRACTORS: dict[str, type[FeatureExtractor]] = {cls.name: cls for cls in (FashionMNISTFeatures, InceptionV3Compat)}

@@ -1,26 +1,27 @@
-"""LPIPS through the ``lpips`` package, with its backbone weights found offline.
+"""LPIPS v0.1 (Zhang et al. 2018): an ImageNet backbone's normalised features, weighted by learned 1x1 heads.
 
-The package ships only its small linear heads; the AlexNet/VGG backbones come from torchvision's
-download cache. Here they are read from ``weights_dir`` or ``$TORCH_HOME/hub/checkpoints`` (never
-downloaded) with a weights-only load. ``random_backbone=True`` (tests) keeps untrained backbones and is
-marked in ``info()``.
+genae holds the small network itself; the weights are the published ones: torchvision's AlexNet/VGG-16
+backbones and the authors' linear heads, downloaded on first use with their sha256 checked (table in
+:mod:`genae.metrics._files`, docs/metrics.md). ``random_backbone=True`` (tests) downloads nothing: an
+untrained backbone and heads that weight every channel equally, marked in the label and ``info()``.
+Distances match the ``lpips`` package's with the same weights (tests/test_metrics_networks.py).
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
-from genae.metrics._files import find_weights_file, sha256_file
+from genae.metrics._files import sha256_file, weights_file
 
-#: torchvision's file names for the ImageNet backbones LPIPS v0.1 was calibrated on.
-BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
-BACKBONE_URL = "https://download.pytorch.org/models/"
+#: Backbone key in the weights table, and the indices in its ``features`` whose outputs (ReLUs) are compared.
+BACKBONES = {"alex": ("alexnet", (1, 4, 7, 9, 11)), "vgg": ("vgg16", (3, 8, 15, 22, 29))}
+#: The input normalisation LPIPS v0.1 was trained with (applied to images in [-1, 1]).
+SHIFT, SCALE = (-0.030, -0.088, -0.188), (0.458, 0.448, 0.450)
 #: AlexNet's stride-4 stem needs about 31 px; smaller images are upsampled to this size first.
 MIN_SIZE = 32
 
@@ -39,6 +40,45 @@ def crop_images(images: Tensor, crop: Crop | None) -> Tensor:
     return images[..., top : top + height, left : left + width]
 
 
+class LPIPSNetwork(nn.Module):
+    """Backbone taps -> unit-normalised channels -> squared difference -> 1x1 head -> spatial mean, summed."""
+
+    def __init__(self, net: str) -> None:
+        super().__init__()
+        import torchvision
+
+        backbone, self.taps = BACKBONES[net][0], BACKBONES[net][1]
+        self.features = getattr(torchvision.models, backbone)(weights=None).features[: self.taps[-1] + 1]
+        channels = [self.features[i - 1].out_channels for i in self.taps]
+        self.heads = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in channels)
+        for head, c in zip(self.heads, channels):
+            nn.init.constant_(head.weight, 1.0 / c)  # until learned heads are loaded: every channel alike
+        self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
+
+    def tapped(self, images: Tensor) -> list[Tensor]:
+        x, outputs = (images - self.shift) / self.scale, []
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in self.taps:
+                unit = x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+                outputs.append(unit)
+        return outputs
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        pairs = zip(self.tapped(a), self.tapped(b))
+        return sum(head((fa - fb) ** 2).mean((2, 3)) for head, (fa, fb) in zip(self.heads, pairs)).flatten()
+
+    def load_published(self, backbone: Path, heads: Path) -> None:
+        """torchvision's ``features.*`` tensors and the authors' ``lin<i>.model.1.weight`` heads."""
+        state = torch.load(backbone, map_location="cpu", weights_only=True)
+        kept = {k[len("features."):]: v for k, v in state.items()
+                if k.startswith("features.") and int(k.split(".")[1]) <= self.taps[-1]}
+        self.features.load_state_dict(kept)
+        learned = torch.load(heads, map_location="cpu", weights_only=True)
+        self.heads.load_state_dict({f"{i}.weight": learned[f"lin{i}.model.1.weight"] for i in range(len(self.heads))})
+
+
 class LPIPS:
     """Learned perceptual distance between image batches in ``[-1, 1]`` (``net="alex"`` or ``"vgg"``)."""
 
@@ -49,20 +89,17 @@ class LPIPS:
         weights_dir: str | Path | None = None,
         random_backbone: bool = False,
     ) -> None:
-        if net not in BACKBONE_FILES:
-            raise ValueError(f"net: expected one of {sorted(BACKBONE_FILES)}, got {net!r}")
-        import lpips
-
+        if net not in BACKBONES:
+            raise ValueError(f"net: expected one of {sorted(BACKBONES)}, got {net!r}")
         self.net_name = net
-        self.backbone_path = None if random_backbone else find_weights_file(
-            BACKBONE_FILES[net], weights_dir, f"LPIPS ({net})", BACKBONE_URL + BACKBONE_FILES[net]
-        )
-        with warnings.catch_warnings():  # torchvision's deprecation note about `pretrained=False`
-            warnings.simplefilter("ignore", UserWarning)
-            model = lpips.LPIPS(net=net, version="0.1", pnet_rand=True, verbose=False)
-        if self.backbone_path is not None:
-            _load_backbone(model.net, torch.load(self.backbone_path, map_location="cpu", weights_only=True))
-        self.model = model.to(device).eval().requires_grad_(False)
+        self.model = LPIPSNetwork(net)
+        self.backbone_path = self.heads_path = None
+        if not random_backbone:
+            purpose = f"LPIPS ({net})"
+            self.backbone_path = weights_file(BACKBONES[net][0], weights_dir, purpose)
+            self.heads_path = weights_file(f"lpips-{net}-v0.1", weights_dir, purpose)
+            self.model.load_published(self.backbone_path, self.heads_path)
+        self.model = self.model.to(device).eval().requires_grad_(False)
         self.device = torch.device(device)
 
     @property
@@ -74,6 +111,7 @@ class LPIPS:
             "lpips": self.label,
             "backbone_file": self.backbone_path.name if self.backbone_path else None,
             "backbone_sha256": sha256_file(self.backbone_path) if self.backbone_path else None,
+            "heads_sha256": sha256_file(self.heads_path) if self.heads_path else None,
             "random_backbone": self.backbone_path is None,
             "input_rule": f"[-1, 1], grey repeated to RGB, bilinear upsample to {MIN_SIZE} px if smaller",
         }
@@ -86,7 +124,7 @@ class LPIPS:
         if a.shape != b.shape:
             raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
         a, b = (self._prepare(crop_images(x, crop)) for x in (a, b))
-        return self.model(a, b, normalize=False).flatten()
+        return self.model(a, b)
 
     def _prepare(self, images: Tensor) -> Tensor:
         images = images.to(self.device, torch.float32)
@@ -98,17 +136,3 @@ class LPIPS:
             images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
         return images
 
-
-def _load_backbone(network: torch.nn.Module, state: dict[str, Tensor]) -> None:
-    """Copy torchvision's ``features.<i>.*`` tensors into lpips' slices, which hold those same layers."""
-    slice_of = {
-        index: slice_name for slice_name, part in network.named_children() for index, _ in part.named_children()
-    }
-    mapped = {}
-    for key, tensor in state.items():
-        prefix, index, param = (key.split(".", 2) + ["", ""])[:3]
-        if prefix == "features" and index in slice_of:
-            mapped[f"{slice_of[index]}.{index}.{param}"] = tensor
-    missing, unexpected = network.load_state_dict(mapped, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"backbone weights do not fit the LPIPS network: missing {missing}, unexpected {unexpected}")

@@ -1,7 +1,8 @@
 """Perceptual feature networks for LIA's stage-2 loss ``β₁·‖ε(x) − ε(x̃)‖²``, chosen by name.
 
 - ``"vgg16"`` (the paper): VGG-16 up to conv4_3 (after its ReLU, as Keras' ``block4_conv3`` the authors
-  used), ImageNet weights read from torchvision's file in the torch hub cache; never downloaded.
+  used), torchvision's ImageNet weights, downloaded on first use with their sha256 checked
+  (``genae.metrics._files``; a ``weights_dir`` holding ``vgg16-397923af.pth`` overrides).
 - ``"fashion-mnist"``: the last conv block (128×4×4) of genae's shipped Fashion-MNIST classifier, a
   perceptual space for Fashion-MNIST-like grey images only.
 
@@ -15,8 +16,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-VGG16_FILE = "vgg16-397923af.pth"
-VGG16_URL = "https://download.pytorch.org/models/" + VGG16_FILE
 #: torchvision's ``vgg16().features[:23]`` ends with the ReLU after conv4_3.
 VGG16_CONV4_3_END = 23
 #: Default β₁ per network. VGG: the paper's 5e-5 (for the authors' feature scale). Fashion-MNIST: 1.0, so the
@@ -30,12 +29,13 @@ class VGG16Conv43(nn.Module):
         super().__init__()
         from torchvision.models import vgg16
 
-        from genae.metrics._files import find_weights_file
+        from genae.metrics._files import weights_file
 
-        path = find_weights_file(VGG16_FILE, weights_dir, "LIA's perceptual loss (perceptual='vgg16')", VGG16_URL)
-        network = vgg16(weights=None)
-        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        self.features = network.features[:VGG16_CONV4_3_END]
+        path = weights_file("vgg16", weights_dir, "LIA's perceptual loss (perceptual='vgg16')")
+        self.features = vgg16(weights=None).features[:VGG16_CONV4_3_END]
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")
+                                       and int(k.split(".")[1]) < VGG16_CONV4_3_END})
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 

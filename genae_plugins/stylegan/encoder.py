@@ -20,8 +20,12 @@ POOLED_SIDE = 2
 
 
 def build_backbone(name: str, in_channels: int) -> nn.Module:
-    """An untrained timm feature pyramid; a clear error for names timm does not know."""
-    import timm
+    """An untrained timm feature pyramid; a clear error for names timm does not know, or without timm."""
+    try:
+        import timm
+    except ImportError as error:  # timm is an extra: only this encoder uses it
+        raise ImportError("stylegan2's inversion encoder builds its backbone with timm, which is not installed: "
+                          "pip install 'genae[timm]'") from error
 
     if name not in timm.list_models(name):
         raise ValueError(f"encoder_backbone: timm has no model {name!r} (see timm.list_models())")
