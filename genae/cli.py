@@ -120,7 +120,7 @@ def list_command(pattern: str, pretrained: bool) -> None:
     REGISTRY.discover()
     if pretrained:
         rows = []
-        for name in REGISTRY.list_models(pattern, pretrained=True):
+        for name in REGISTRY.list_pretrained(pattern):
             spec = REGISTRY.pretrained[name]
             _, status = spec.availability()
             rows.append((name, spec.architecture, spec.dataset or "-", str(spec.resolution or "-"), status))

@@ -167,7 +167,12 @@ def hub_offline() -> bool:
 
 
 def download_from_hub(
-    repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None, token: str | bool | None = None
+    repo_id: str,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
 ) -> Path:
     """Fetch (or find in the standard cache) a model folder from the Hugging Face Hub."""
     from huggingface_hub import snapshot_download
@@ -180,13 +185,15 @@ def download_from_hub(
             cache_dir=cache_dir,
             token=token,
             allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
-            local_files_only=hub_offline(),
+            local_files_only=local_files_only or hub_offline(),
+            force_download=force_download,
         )
     except LocalEntryNotFoundError as error:
         where = f"hf-hub:{repo_id}" + (f"@{revision}" if revision else "")
         raise ModelFolderError(
             f"{where} is not in the local Hugging Face cache and the Hub cannot be reached "
-            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', 'unset')}). Download it once while online, "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', 'unset')}, local_files_only={local_files_only}). "
+            "Download it once while online, "
             "or save a model folder with save_pretrained and load that path."
         ) from error
     return Path(folder)

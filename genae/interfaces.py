@@ -235,6 +235,10 @@ class GenerativeAutoencoder(nn.Module):
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
 
+    def forward(self, x: Tensor) -> Tensor:
+        """``model(x)`` reconstructs, as ``AutoencoderKL(x)`` does in diffusers."""
+        return self.reconstruct(x)
+
     def compile_targets(self) -> dict[str, nn.Module]:
         """Submodules (by name) that ``Trainer(compile=True)`` compiles in place with ``torch.compile``.
 

@@ -438,10 +438,15 @@ class Registry:
         raise RegistryError(self.unknown_message(f"model{where}", architecture, list(self.models)))
 
     def list_models(self, pattern: str = "*", pretrained: bool = False) -> list[str]:
+        """Architectures matching ``pattern``; with ``pretrained`` only those with registered weights (timm's)."""
         self.discover()
-        names = self.pretrained if pretrained else self.models
-        pattern = pattern.lower()
-        return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+        with_weights = {s.architecture for s in self.pretrained.values()}
+        return _matching(pattern, [n for n in self.models if not pretrained or n in with_weights])
+
+    def list_pretrained(self, pattern: str = "*") -> list[str]:
+        """Pretrained weight names matching ``pattern``."""
+        self.discover()
+        return _matching(pattern, list(self.pretrained))
 
     def unknown_message(self, kind: str, name: str, candidates: list[str]) -> str:
         close = difflib.get_close_matches(str(name).lower(), candidates, n=5, cutoff=0.5)
@@ -452,6 +457,12 @@ class Registry:
             else ""
         )
         return f"unknown {kind} {name!r}{failed}{hint or '.'} See `genae list`."
+
+
+def _matching(pattern: str, names: list[str]) -> list[str]:
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern: expected a shell-style pattern string, got {pattern!r}")
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern.lower()))
 
 
 #: The process-wide registry behind ``genae.create`` / ``genae.load`` / ``genae list``.

@@ -237,7 +237,7 @@ def test_bundled_weights_load_offline_and_reconstruct(name):
     from genae.data import open_dataset
 
     pretrained = f"{name}-fashion-mnist-32"
-    assert pretrained in genae.list_models(pretrained=True)
+    assert pretrained in genae.list_pretrained()
     model = genae.load(pretrained)
     assert model.architecture == name and model.image_shape == (1, 32, 32)
     assert "fashion-mnist" in model.card["dataset"].lower() and model.card["metrics"]

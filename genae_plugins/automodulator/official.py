@@ -38,11 +38,12 @@ BASE_URL_ENV = "GENAE_OFFICIAL_BASE_URL"
 OfficialWeightsError = WeightsUnavailableError
 
 
-def resolve(spec: Any) -> Path:
-    """The registry's resolver: a local genae model folder for ``spec.name``."""
+def resolve(spec: Any, *, local_files_only: bool = False) -> Path:
+    """The registry's resolver: a local genae model folder for ``spec.name`` (only the cache when
+    ``local_files_only``)."""
     if spec.name not in OFFICIAL:
         raise OfficialWeightsError(f"{spec.name!r} is not an official automodulator; known: {sorted(OFFICIAL)}")
-    return fetch_official(OFFICIAL[spec.name])
+    return fetch_official(OFFICIAL[spec.name], offline=True if local_files_only else None)
 
 
 def cache_folder(entry: OfficialWeights, cache_dir: str | Path | None = None) -> Path:
