@@ -108,7 +108,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command("list")
 @click.argument("pattern", default="*")
-@click.option("--pretrained", is_flag=True, help="List pretrained weights (and whether their files are present).")
+@click.option("--pretrained", is_flag=True,
+              help="List pretrained weights and what loading each does (bundled, download and convert, manual step).")
 def list_command(pattern: str, pretrained: bool) -> None:
     """List architectures (or pretrained weights) matching PATTERN (shell wildcards).
 
@@ -161,11 +162,11 @@ def info_command(name: str) -> None:
     spec_p = resolve_pretrained(name)
     available, status = spec_p.availability()
     click.echo(f"pretrained: {spec_p.name} -> architecture {spec_p.architecture} (plugin {spec_p.plugin})")
-    click.echo(f"source: {spec_p.source or status}")
+    if spec_p.source:
+        click.echo(f"source: {spec_p.source}")
+    click.echo(f"status: {status}")
     if spec_p.package_files and available:
         click.echo((pretrained_folder(spec_p) / CARD_NAME).read_text(encoding="utf-8"))
-    elif not available:
-        click.echo(f"status: {status}")
 
 
 @cli.command("push")

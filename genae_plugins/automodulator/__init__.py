@@ -7,10 +7,13 @@ nothing heavy: the model, recipe, resolver and converter command are ``"module:a
 from __future__ import annotations
 
 import importlib.resources
+import os
 from dataclasses import dataclass
 from typing import Any
 
 BUNDLED = "automodulator-fashion-mnist-32"
+ZENODO_FILES = "https://zenodo.org/record/4298894/files"
+BASE_URL_ENV = "GENAE_OFFICIAL_BASE_URL"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ OFFICIAL: dict[str, OfficialWeights] = {
 }
 
 
+def download_url(entry: OfficialWeights, base_url: str | None = None) -> str:
+    """Where ``entry``'s file is fetched: ``base_url``, else ``$GENAE_OFFICIAL_BASE_URL``, else Zenodo."""
+    base = base_url or os.environ.get(BASE_URL_ENV) or ZENODO_FILES
+    return f"{base.rstrip('/')}/{entry.file}"
+
+
 def register_official(registry: Any) -> None:
     from genae.registry import PretrainedSpec
 
@@ -52,6 +61,7 @@ def register_official(registry: Any) -> None:
             entry.name, architecture="automodulator", dataset=entry.dataset, resolution=entry.resolution,
             resolver=f"{__name__}.official:resolve", aliases=entry.aliases,
             source=f"authors' weights, Zenodo 4298894/{entry.file} (converted on first use; {checksum})",
+            download_url=download_url(entry), checksum=f"md5:{entry.md5}" if entry.md5 else None,
             description=f"official automodulator ({entry.arch} decoder), {entry.dataset} {entry.resolution} px",
         ))
 

@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from genae.downloads import WeightsUnavailableError, fetch_converted
-from genae_plugins.stylegan import PUBLIC, PublicGenerator
-
-BASE_URL_ENV = "GENAE_STYLEGAN2_BASE_URL"
-CONVERT_WEIGHT = "https://github.com/rosinality/stylegan2-pytorch/blob/master/convert_weight.py"
+from genae_plugins.stylegan import BASE_URL_ENV, CONVERT_WEIGHT, PUBLIC, PublicGenerator
 
 
 def resolve(spec: Any, *, local_files_only: bool = False) -> Path:
