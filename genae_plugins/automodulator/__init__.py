@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 BUNDLED = "automodulator-fashion-mnist-32"
+#: The defaults of the registered names (``automodulator``, ``vae``, ...): the "compact" width presets, sized to
+#: train in minutes on a CPU; ``<name>-paper`` keeps the config's own (the authors' widths, latent 512).
+COMPACT_DEFAULTS: dict[str, Any] = {"channels": "compact", "encoder_channels": "compact", "latent_dim": 128}
 ZENODO_FILES = "https://zenodo.org/record/4298894/files"
 BASE_URL_ENV = "GENAE_OFFICIAL_BASE_URL"
 
@@ -73,10 +76,13 @@ def _packaged(folder: str) -> bool:
 def register(registry: Any) -> None:
     from genae.registry import CommandSpec, ModelSpec, PretrainedSpec
 
-    registry.add_model(ModelSpec(
-        "automodulator", f"{__name__}.model:Automodulator", recipe=f"{__name__}.recipe:AutomodulatorRecipe",
-        description="Deep Automodulators (Heljakka et al. 2020): style-based autoencoder, unit-sphere latent",
-    ))
+    description = "Deep Automodulators (Heljakka et al. 2020): style-based autoencoder, unit-sphere latent"
+    for name, defaults, size in (("automodulator", COMPACT_DEFAULTS, "compact widths, latent 128"),
+                                 ("automodulator-paper", {}, "the authors' widths, latent 512")):
+        registry.add_model(ModelSpec(
+            name, f"{__name__}.model:Automodulator", recipe=f"{__name__}.recipe:AutomodulatorRecipe",
+            defaults=dict(defaults), description=f"{description}; {size}",
+        ))
     registry.add_alias("automod", "automodulator")
     if _packaged(BUNDLED):  # only weights that ship are listed
         registry.add_pretrained(PretrainedSpec(
