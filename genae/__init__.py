@@ -5,17 +5,22 @@ Importing genae is cheap: torch and the plugins load only when a model is create
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genae._version import __version__
 
-__all__ = ["__version__", "create", "invert", "list_models", "load", "register_model"]
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs (never imported at run time)
+    from genae.factory import create, list_models, list_pretrained, load, register_model
+    from genae.inversion import invert
+
+__all__ = ["__version__", "create", "invert", "list_models", "list_pretrained", "load", "register_model"]
 
 _LAZY = {
     "create": "genae.factory",
     "invert": "genae.inversion",
     "load": "genae.factory",
     "list_models": "genae.factory",
+    "list_pretrained": "genae.factory",
     "register_model": "genae.factory",
 }
 
@@ -26,3 +31,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'genae' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API, lazy names included (module globals alone would hide them)."""
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__"))})

@@ -8,6 +8,7 @@ in the Hub's model-index form when the dataset has a Hub id. Everything else is 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
 #: are sure of; other datasets are left out of the metadata rather than guessed.
 HUB_DATASETS = {"fashion-mnist": ("zalando-datasets/fashion_mnist", "Fashion-MNIST")}
 GENERATION_METRICS = ("fid", "kid", "swd", "ppl", "precision", "recall")
+#: The short metric ids the Hub's model-index expects as ``type``; the full metric name goes in ``name``.
+METRIC_IDS = ("fid", "kid", "swd", "ppl", "precision", "recall", "lpips", "ssim", "psnr", "mse", "mae", "nmi", "ari",
+              "accuracy", "bpd", "nll", "elbo")
 DEFAULT_LICENSE = "unknown"
+#: What a model is used for on the Hub: ``model(x)`` maps images to (reconstructed or edited) images.
+PIPELINE_TAG = "image-to-image"
+#: A local absolute path (``/home/me/data``, ``~/data``): not the ``/`` inside a URL, a ratio or a word.
+_LOCAL_PATH = re.compile(r"(?<![\w.:/~-])(?:~|/)(?:/?[^\s/:;,()'\"]+)+")
 
 
 def hub_dataset_id(dataset: str) -> str | None:
@@ -46,8 +54,18 @@ def card_datasets(card: Mapping[str, Any]) -> list[str]:
     return [found] if found else []
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "metric"
+def strip_local_paths(text: str) -> str:
+    """``text`` with each absolute local path replaced by its last part, so a card never publishes where files sit
+    on the machine that wrote it (``Fashion-MNIST from /usr/share/datasets/fashion-mnist`` → ``... from fashion-mnist``)."""
+    return _LOCAL_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "/", str(text))
+
+
+def metric_id(name: str) -> str:
+    """The Hub's short metric ``type`` for a metric name: a known id among its words, ``mixing`` for mixing
+    scores, else ``other`` (the full name always goes in the entry's ``name``)."""
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    known = next((w for w in words if w in METRIC_IDS), None)
+    return known or ("mixing" if any(w.startswith("mix") for w in words) else "other")
 
 
 def eval_results(metrics: Mapping[str, Any], dataset_id: str, dataset_name: str) -> list[Any]:
@@ -61,7 +79,7 @@ def eval_results(metrics: Mapping[str, Any], dataset_id: str, dataset_name: str)
         generation = any(key in name.lower() for key in GENERATION_METRICS)
         results.append(EvalResult(
             task_type="unconditional-image-generation" if generation else "image-to-image",
-            dataset_type=dataset_id, dataset_name=dataset_name, metric_type=_slug(name), metric_name=name,
+            dataset_type=dataset_id, dataset_name=dataset_name, metric_type=metric_id(name), metric_name=name,
             metric_value=value,
         ))
     return results
@@ -79,6 +97,7 @@ def build_model_card(model: GenerativeAutoencoder, card: Mapping[str, Any]) -> M
     tags = list(dict.fromkeys(["genae", "generative-autoencoder", model.architecture, *card.get("tags", [])]))
     data = ModelCardData(
         library_name="genae",
+        pipeline_tag=PIPELINE_TAG,
         license=str(card.get("license") or DEFAULT_LICENSE),
         tags=tags,
         datasets=datasets or None,
@@ -99,8 +118,10 @@ def _body(model: GenerativeAutoencoder, card: Mapping[str, Any], name: str, metr
           version: str) -> str:
     n_params = sum(p.numel() for p in model.parameters())
     load_name = card.get("load_name", "PATH_OR_NAME")
-    lines = [f"# {name}", "", str(card.get("description", f"A `{model.architecture}` model saved by genae {version}.")),
-             "", "## Use", "", "```python", "import genae", "from genae.data import example_images", "",
+    lines = [f"# {name}", "", strip_local_paths(card.get("description",
+                                                         f"A `{model.architecture}` model saved by genae {version}.")),
+             "", "## Install", "", "```bash", f"pip install {install_packages(model)}", "```", "",
+             "## Use", "", "```python", "import genae", "from genae.data import example_images", "",
              f"model = genae.load({load_name!r})",
              f"images = example_images(8, resolution={model.resolution}, channels={model.channels})  "
              "# or your own (B, C, H, W) batch in [-1, 1]",
@@ -110,21 +131,32 @@ def _body(model: GenerativeAutoencoder, card: Mapping[str, Any], name: str, metr
              f"- image shape: {model.image_shape}, latent dim: {model.latent_dim}"]
     for key in ("dataset", "data_preparation", "training", "source", "conversion"):
         if card.get(key):
-            lines.append(f"- {key.replace('_', ' ')}: {card[key]}")
+            lines.append(f"- {key.replace('_', ' ')}: {strip_local_paths(card[key])}")
+    if card.get("dataset_hash"):
+        lines.append(f"- dataset content hash: `{card['dataset_hash']}` (`genae.data` content_hash: sha256 of the "
+                     "images and their resize settings)")
+    if card.get("hyperparameters"):
+        lines.append(f"- hyperparameters: `{json.dumps(card['hyperparameters'], sort_keys=True)}`")
     if metrics:
         lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
         lines += [f"| {metric} | {value} |" for metric, value in metrics.items()]
     if card.get("limitations"):
-        lines += ["", "## Limitations", "", str(card["limitations"])]
+        lines += ["", "## Limitations", "", strip_local_paths(card["limitations"])]
     lines += ["", "## Config", "", "```json", model.config.to_json(), "```", ""]
     return "\n".join(lines)
+
+
+def install_packages(model: GenerativeAutoencoder) -> str:
+    """What ``pip install`` needs for this model: genae, and the plugin's package when a plugin provides it."""
+    from genae.factory import provenance
+
+    package = (provenance(model).get("distribution") or {}).get("name")
+    return "genae" if package in (None, "genae") else f"genae {package}"
 
 
 def rewrite_card(folder: str | Path, **facts: Any) -> Path:
     """Regenerate a saved folder's ``README.md`` from its ``config.json`` (weights untouched); ``facts`` (e.g.
     ``license="mit"``) are added to the card facts in ``config.json`` first. For cards written by older genae."""
-    import json
-
     from genae.hub import CARD_NAME, CONFIG_NAME, load_folder, read_config
     from genae.io import write_text_atomic
 

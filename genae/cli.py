@@ -108,7 +108,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command("list")
 @click.argument("pattern", default="*")
-@click.option("--pretrained", is_flag=True, help="List pretrained weights (and whether their files are present).")
+@click.option("--pretrained", is_flag=True,
+              help="List pretrained weights and what loading each does (bundled, download and convert, manual step).")
 def list_command(pattern: str, pretrained: bool) -> None:
     """List architectures (or pretrained weights) matching PATTERN (shell wildcards).
 
@@ -120,7 +121,7 @@ def list_command(pattern: str, pretrained: bool) -> None:
     REGISTRY.discover()
     if pretrained:
         rows = []
-        for name in REGISTRY.list_models(pattern, pretrained=True):
+        for name in REGISTRY.list_pretrained(pattern):
             spec = REGISTRY.pretrained[name]
             _, status = spec.availability()
             rows.append((name, spec.architecture, spec.dataset or "-", str(spec.resolution or "-"), status))
@@ -161,11 +162,11 @@ def info_command(name: str) -> None:
     spec_p = resolve_pretrained(name)
     available, status = spec_p.availability()
     click.echo(f"pretrained: {spec_p.name} -> architecture {spec_p.architecture} (plugin {spec_p.plugin})")
-    click.echo(f"source: {spec_p.source or status}")
+    if spec_p.source:
+        click.echo(f"source: {spec_p.source}")
+    click.echo(f"status: {status}")
     if spec_p.package_files and available:
         click.echo((pretrained_folder(spec_p) / CARD_NAME).read_text(encoding="utf-8"))
-    elif not available:
-        click.echo(f"status: {status}")
 
 
 @cli.command("push")
@@ -173,11 +174,25 @@ def info_command(name: str) -> None:
 @click.argument("repo_id")
 @click.option("--private", is_flag=True, help="Create the Hub repository as private.")
 @click.option("--token", default=None, help="Hugging Face token (default: the logged-in token).")
-def push_command(folder: Path, repo_id: str, private: bool, token: str | None) -> None:
-    """Upload a saved model FOLDER to the Hugging Face Hub as REPO_ID (org/name)."""
-    from genae.hub import push_to_hub
+@click.option("--revision", default=None, help="Branch to commit to (default: main).")
+@click.option("--commit-message", default=None, help="Commit message (default: 'Upload genae model (ARCH)').")
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing to the branch.")
+def push_command(folder: Path, repo_id: str, private: bool, token: str | None, revision: str | None,
+                 commit_message: str | None, create_pr: bool) -> None:
+    """Upload a saved model FOLDER to the Hugging Face Hub as REPO_ID (org/name).
 
-    click.echo(push_to_hub(folder, repo_id, private=private, token=token))
+    Uploads config.json, model.safetensors, the card (re-rendered to load from the Hub) and the folder's other
+    files matching *.json *.safetensors *.md *.txt *.jsonl *.csv *.yaml *.png *.jpg *.jpeg, at any depth; never
+    pickles (*.pt, *.pth, *.pkl, *.bin) or hidden files. The repo id is checked before any network call.
+    """
+    from genae.hub import check_repo_id, push_to_hub
+
+    try:
+        check_repo_id(repo_id)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="REPO_ID") from error
+    click.echo(push_to_hub(folder, repo_id, private=private, token=token, revision=revision,
+                           commit_message=commit_message, create_pr=create_pr))
 
 
 # -- editing commands: work for any model, style commands for style-based ones ------------------------

@@ -19,24 +19,37 @@ log = logging.getLogger("genae")
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
-    """Registered architecture names (or pretrained names) matching a shell-style pattern (case-insensitive)."""
+    """Architecture names matching a shell-style pattern (case-insensitive); with ``pretrained=True`` only
+    those that have weights, as in timm. :func:`list_pretrained` lists the weights themselves."""
     return REGISTRY.list_models(pattern, pretrained=pretrained)
 
 
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """Pretrained weight names matching a shell-style pattern (case-insensitive), for ``genae.load``."""
+    return REGISTRY.list_pretrained(pattern)
+
+
 def create(
-    name: str, device: torch.device | str | None = None, *, pretrained: bool = False, **overrides: Any
+    name: str, pretrained: bool = False, *, device: torch.device | str | None = None, **overrides: Any
 ) -> GenerativeAutoencoder:
     """Build a model by architecture name; ``overrides`` set config fields (unknown ones are errors).
 
-    With ``pretrained=True`` (as in timm) ``name`` may be an architecture, giving its default weights, or a
-    pretrained name; the weights fix the config, so overrides are refused.
+    With ``pretrained=True`` (as in timm) ``name`` may be an architecture, giving its default weights, a
+    pretrained name or ``hf-hub:org/repo``; the weights fix the config, so overrides are refused.
     """
+    from genae.hub import HUB_PREFIX
+
     if not isinstance(pretrained, bool):
         raise TypeError(f"pretrained: expected True or False, got {pretrained!r}")
+    if pretrained and overrides:
+        raise ValueError(f"create({name!r}, pretrained=True): the weights fix the config, so config "
+                         f"overrides {sorted(overrides)} cannot be applied; drop them or use pretrained=False")
+    if str(name).startswith(HUB_PREFIX):
+        if not pretrained:
+            raise ValueError(f"create({name!r}): a Hub repo holds trained weights; pass pretrained=True "
+                             "(or use genae.load)")
+        return load(name, device=device)
     if pretrained:
-        if overrides:
-            raise ValueError(f"create({name!r}, pretrained=True): the weights fix the config, so config "
-                             f"overrides {sorted(overrides)} cannot be applied; drop them or use pretrained=False")
         return _load_pretrained(REGISTRY.pretrained_for(name), device=device)
     return build(REGISTRY.model_spec(name), overrides, device=device)
 
@@ -115,10 +128,8 @@ def resolve_pretrained(name: str) -> PretrainedSpec:
         "model or pretrained name", name, [*REGISTRY.models, *REGISTRY.pretrained, *REGISTRY.aliases]))
 
 
-def pretrained_folder(
-    spec: PretrainedSpec, *, token: str | bool | None = None, cache_dir: str | Path | None = None
-) -> Path:
-    """Materialise a pretrained spec as a local model folder."""
+def pretrained_folder(spec: PretrainedSpec, **hub: Any) -> Path:
+    """Materialise a pretrained spec as a local model folder; ``hub`` holds :func:`load`'s download options."""
     from genae.hub import HUB_PREFIX, download_from_hub, parse_hub_name
 
     if spec.package_files:
@@ -128,8 +139,23 @@ def pretrained_folder(
                                     "package that provides it, or check its package-data")
         return Path(str(spec.packaged_folder()))
     if spec.hf_repo:
-        return download_from_hub(*parse_hub_name(HUB_PREFIX + spec.hf_repo), cache_dir=cache_dir, token=token)
-    return Path(import_object(spec.resolver)(spec))
+        return download_from_hub(*parse_hub_name(HUB_PREFIX + spec.hf_repo), **hub)
+    return Path(import_object(spec.resolver)(spec, **_resolver_options(spec, hub)))
+
+
+def _resolver_options(spec: PretrainedSpec, hub: Mapping[str, Any]) -> dict[str, Any]:
+    """The download options a plugin's resolver is asked to honour: only those set, and only if it takes them."""
+    import inspect
+
+    wanted = {k: True for k in ("local_files_only", "force_download") if hub.get(k)}
+    if not wanted:
+        return {}
+    accepted = inspect.signature(import_object(spec.resolver)).parameters
+    refused = [k for k in wanted if k not in accepted]
+    if refused:
+        raise ValueError(f"{', '.join(refused)}: the resolver of pretrained {spec.name!r} (plugin {spec.plugin!r}) "
+                         "does not support it")
+    return wanted
 
 
 def _load_pretrained(spec: PretrainedSpec, device: torch.device | str | None = None, **hub: Any) -> Any:
@@ -144,32 +170,77 @@ def load(
     name_or_path: str | Path,
     device: torch.device | str | None = None,
     *,
+    dtype: torch.dtype | str | None = None,
     revision: str | None = None,
     token: str | bool | None = None,
     cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
 ) -> GenerativeAutoencoder:
     """Load a model from a local folder, ``hf-hub:org/repo[@revision]``, or a pretrained name.
 
-    ``revision``, ``token`` and ``cache_dir`` mean what they mean in ``huggingface_hub`` and apply to Hub
-    downloads (a revision may also be written as ``@rev`` in the name, not both).
+    ``revision``, ``token``, ``cache_dir``, ``local_files_only`` and ``force_download`` mean what they mean in
+    ``huggingface_hub`` and apply to Hub downloads (a revision may also be written as ``@rev`` in the name, not
+    both); the last two also reach plugins' download-and-convert weights. ``dtype`` casts the loaded weights
+    (e.g. ``torch.float16`` or ``"bfloat16"``). A local folder wins over a registered name it shadows.
     """
     from genae.hub import HUB_PREFIX, download_from_hub, load_folder, parse_hub_name
 
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path):
         raise TypeError(f"name_or_path: expected a non-empty str or Path, got {name_or_path!r}")
+    cast = _parse_dtype(dtype)
+    if local_files_only and force_download:
+        raise ValueError("force_download=True needs the network and local_files_only=True forbids it; pick one")
+    hub = {"token": token, "cache_dir": cache_dir, "local_files_only": local_files_only,
+           "force_download": force_download}
     text = str(name_or_path)
     if text.startswith(HUB_PREFIX):
         repo_id, pinned = parse_hub_name(text)
         if pinned and revision and pinned != revision:
             raise ValueError(f"revision: {text!r} pins {pinned!r} but revision={revision!r} was also given")
-        folder = download_from_hub(repo_id, pinned or revision, cache_dir=cache_dir, token=token)
-        model = load_folder(folder, device=device)
+        model = load_folder(download_from_hub(repo_id, pinned or revision, **hub), device=device)
         model.card.setdefault("load_name", text)
-        return model
-    if revision is not None:
+    elif revision is not None:
         raise ValueError(f"revision: only hf-hub: names have revisions, got {text!r}")
-    if isinstance(name_or_path, Path) or Path(text).exists() or "/" in text or text.startswith("."):
-        if not Path(text).exists():
-            raise FileNotFoundError(f"model folder {text!r} does not exist")
-        return load_folder(text, device=device)
-    return _load_pretrained(resolve_pretrained(text), device=device, token=token, cache_dir=cache_dir)
+    elif isinstance(name_or_path, Path) or Path(text).exists() or "/" in text or text.startswith("."):
+        model = _load_local(text)
+        if device is not None:
+            model = model.to(device)
+    else:
+        model = _load_pretrained(resolve_pretrained(text), device=device, **hub)
+    return model.to(cast) if cast is not None else model
+
+
+def _load_local(text: str) -> Any:
+    """A local model folder; the errors say when the path looks like a Hub repo id or shadows a registered name."""
+    from genae.hub import ModelFolderError, load_folder
+
+    path = Path(text)
+    if not path.exists():
+        hint = (f"; for the Hugging Face Hub repo write genae.load('hf-hub:{text}')"
+                if text.count("/") == 1 and not text.startswith((".", "/", "~")) else "")
+        raise FileNotFoundError(f"model folder {text!r} does not exist{hint}")
+    try:
+        return load_folder(path)
+    except ModelFolderError as error:
+        REGISTRY.discover()
+        registered = REGISTRY.find_pretrained(text) or REGISTRY.find_model(text)
+        if registered is None:
+            raise
+        door = "load" if isinstance(registered, PretrainedSpec) else "create"
+        raise ModelFolderError(
+            f"{error}; the local folder {text!r} shadows the registered name {registered.name!r}: rename or move "
+            f"the folder, or use genae.{door}({registered.qualified_name!r})"
+        ) from error
+
+
+def _parse_dtype(dtype: Any) -> Any:
+    """``None``, a floating ``torch.dtype`` or its name (``"float16"``, ``"torch.bfloat16"``)."""
+    if dtype is None:
+        return None
+    import torch
+
+    value = getattr(torch, dtype.removeprefix("torch."), None) if isinstance(dtype, str) else dtype
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise TypeError(f"dtype: expected a floating torch.dtype or its name such as 'float16', got {dtype!r}")
+    return value

@@ -25,6 +25,9 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
+#: What ``push`` uploads from a folder, at any depth: the model files, pictures and plain-text results. Never
+#: pickles (``*.pt``, ``*.pth``, ``*.pkl``, ``*.bin``, e.g. a training checkpoint) and never hidden files.
+PUSH_ALLOW = ("*.json", "*.safetensors", "*.md", "*.txt", "*.jsonl", "*.csv", "*.yaml", "*.png", "*.jpg", "*.jpeg")
 FORMAT = "genae-model/1"
 HUB_PREFIX = "hf-hub:"
 
@@ -34,9 +37,23 @@ class ModelFolderError(ValueError):
 
 
 def save_pretrained(
-    model: GenerativeAutoencoder, path: str | Path, card: Mapping[str, Any] | None = None
+    model: GenerativeAutoencoder,
+    path: str | Path,
+    card: Mapping[str, Any] | None = None,
+    *,
+    push_to_hub: bool = False,
+    repo_id: str | None = None,
+    **push_options: Any,
 ) -> Path:
-    """Write the model folder as a whole: it replaces an earlier one at ``path`` only once complete."""
+    """Write the model folder as a whole: it replaces an earlier one at ``path`` only once complete.
+
+    With ``push_to_hub=True`` (as in diffusers) the folder is then uploaded to ``repo_id`` by :func:`push_to_hub`
+    with ``push_options`` (``private``, ``token``, ``commit_message``, ``revision``, ``create_pr``).
+    """
+    if push_to_hub:
+        check_repo_id(repo_id)
+    elif repo_id is not None or push_options:
+        raise ValueError("save_pretrained: repo_id and push options need push_to_hub=True")
     from safetensors.torch import save_file
 
     from genae.factory import provenance
@@ -46,7 +63,7 @@ def save_pretrained(
             "save_pretrained: the model has no registered architecture name; create it with genae.create"
         )
     path = Path(path)
-    merged_card = {**model.card, **(card or {})}
+    merged_card = _jsonable_card({**model.card, **(card or {})})  # what is saved is what the card shows
     # clone + contiguous: safetensors refuses shared or strided storage.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     config = {
@@ -56,13 +73,15 @@ def save_pretrained(
         **provenance(model),
         "genae_version": __version__,
         "config": model.config.to_dict(),
-        "card": _jsonable_card(merged_card),
+        "card": merged_card,
     }
     # The whole folder is staged and swapped in: a failure at any point leaves the earlier model loadable.
     with atomic_folder(path, replaces=MODEL_FILES) as staged:
         save_file(tensors, str(staged / WEIGHTS_NAME), metadata={"format": "pt", "genae_version": __version__})
         (staged / CARD_NAME).write_text(render_model_card(model, merged_card), encoding="utf-8")
         (staged / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if push_to_hub:
+        push_folder_to_hub(path, repo_id, **push_options)  # type: ignore[arg-type]
     return path
 
 
@@ -197,7 +216,12 @@ def hub_offline() -> bool:
 
 
 def download_from_hub(
-    repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None, token: str | bool | None = None
+    repo_id: str,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
 ) -> Path:
     """Fetch (or find in the standard cache) a model folder from the Hugging Face Hub."""
     from huggingface_hub import snapshot_download
@@ -210,16 +234,44 @@ def download_from_hub(
             cache_dir=cache_dir,
             token=token,
             allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
-            local_files_only=hub_offline(),
+            local_files_only=local_files_only or hub_offline(),
+            force_download=force_download,
         )
     except LocalEntryNotFoundError as error:
         where = f"hf-hub:{repo_id}" + (f"@{revision}" if revision else "")
         raise ModelFolderError(
             f"{where} is not in the local Hugging Face cache and the Hub cannot be reached "
-            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', 'unset')}). Download it once while online, "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', 'unset')}, local_files_only={local_files_only}). "
+            "Download it once while online, "
             "or save a model folder with save_pretrained and load that path."
         ) from error
     return Path(folder)
+
+
+def check_repo_id(repo_id: object) -> str:
+    """``org/name`` as the Hub accepts it, checked before any network call."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+        raise ValueError(f"repo_id: expected 'org/name' (a Hub model repository), got {repo_id!r}")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise ValueError(f"repo_id {repo_id!r} is not a valid Hub repository id: {str(error).splitlines()[0]}") from None
+    return repo_id
+
+
+def files_to_push(folder: Path) -> list[Path]:
+    """The folder's files that :data:`PUSH_ALLOW` admits (relative paths, sorted); hidden files never."""
+    import fnmatch
+
+    chosen = []
+    for file in sorted(folder.rglob("*")):
+        relative = file.relative_to(folder)
+        if file.is_file() and not any(part.startswith(".") for part in relative.parts) and \
+                any(fnmatch.fnmatch(file.name, pattern) for pattern in PUSH_ALLOW):
+            chosen.append(relative)
+    return chosen
 
 
 def push_to_hub(
@@ -229,28 +281,43 @@ def push_to_hub(
     token: str | None = None,
     commit_message: str | None = None,
     revision: str | None = None,
+    create_pr: bool = False,
 ) -> str:
-    """Upload a saved model folder; returns the commit URL."""
-    from huggingface_hub import HfApi
+    """Upload a saved model folder (every file :data:`PUSH_ALLOW` admits); returns the commit or PR URL.
 
+    The uploaded ``README.md`` is the card re-rendered for its new home, so it says ``genae.load("hf-hub:REPO")``;
+    the local folder is not changed.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    check_repo_id(repo_id)
     folder = Path(folder)
     architecture = read_config(folder)["architecture"]  # refuse to upload something that would not load
+    model = load_folder(folder)  # weights that do not load are not published either
+    card_text = render_model_card(model, {**model.card, "load_name": HUB_PREFIX + repo_id})
+    operations = [CommitOperationAdd(path_in_repo=CARD_NAME, path_or_fileobj=card_text.encode("utf-8"))]
+    operations += [CommitOperationAdd(path_in_repo=relative.as_posix(), path_or_fileobj=str(folder / relative))
+                   for relative in files_to_push(folder) if relative.as_posix() != CARD_NAME]
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
-    info = api.upload_folder(
-        folder_path=str(folder),
+    info = api.create_commit(
         repo_id=repo_id,
-        allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
+        operations=operations,
         commit_message=commit_message or f"Upload genae model ({architecture})",
         revision=revision,
+        create_pr=create_pr,
     )
-    return str(getattr(info, "commit_url", info))
+    return str(getattr(info, "pr_url", None) or getattr(info, "commit_url", info))
+
+
+push_folder_to_hub = push_to_hub  # save_pretrained's push_to_hub argument shadows the function's name there
 
 
 def push_model_to_hub(model: GenerativeAutoencoder, repo_id: str, **options: Any) -> str:
     """``model.push_to_hub``: save to a temporary folder (safetensors + config + card), then upload it."""
     import tempfile
 
+    check_repo_id(repo_id)
     with tempfile.TemporaryDirectory(prefix="genae-push-") as tmp:
         return push_to_hub(save_pretrained(model, Path(tmp) / "model"), repo_id, **options)
 
@@ -277,4 +344,14 @@ def from_pretrained(
 
 
 def _jsonable_card(card: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(dict(card), default=str))
+    """The card facts as JSON, every local absolute path cut to its last part (a card is published as is)."""
+    from genae.cards import strip_local_paths
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            return strip_local_paths(value)
+        if isinstance(value, dict):
+            return {key: scrub(item) for key, item in value.items()}
+        return [scrub(item) for item in value] if isinstance(value, list) else value
+
+    return scrub(json.loads(json.dumps(dict(card), default=str)))

@@ -235,6 +235,10 @@ class GenerativeAutoencoder(nn.Module):
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
 
+    def forward(self, x: Tensor) -> Tensor:
+        """``model(x)`` reconstructs, as ``AutoencoderKL(x)`` does in diffusers."""
+        return self.reconstruct(x)
+
     def compile_targets(self) -> dict[str, nn.Module]:
         """Submodules (by name) that ``Trainer(compile=True)`` compiles in place with ``torch.compile``.
 
@@ -320,11 +324,20 @@ class GenerativeAutoencoder(nn.Module):
         return self.decoder
 
     # -- weights ------------------------------------------------------------------------------------
-    def save_pretrained(self, path: str | Path, card: Mapping[str, Any] | None = None) -> Path:
-        """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card to ``path``."""
+    def save_pretrained(
+        self,
+        path: str | Path,
+        card: Mapping[str, Any] | None = None,
+        *,
+        push_to_hub: bool = False,
+        repo_id: str | None = None,
+        **push_options: Any,
+    ) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card to ``path``; with
+        ``push_to_hub=True`` also upload the folder to ``repo_id`` (``push_options`` as in :meth:`push_to_hub`)."""
         from genae.hub import save_pretrained
 
-        return save_pretrained(self, path, card=card)
+        return save_pretrained(self, path, card=card, push_to_hub=push_to_hub, repo_id=repo_id, **push_options)
 
     @classmethod
     def from_pretrained(
@@ -350,9 +363,11 @@ class GenerativeAutoencoder(nn.Module):
         token: str | None = None,
         commit_message: str | None = None,
         revision: str | None = None,
+        create_pr: bool = False,
     ) -> str:
-        """Save this model (safetensors, config, card) and upload it to the Hub as ``repo_id``; returns the commit URL."""
+        """Save this model (safetensors, config, card) and upload it to the Hub as ``repo_id``; returns the commit
+        URL (the pull request's with ``create_pr=True``)."""
         from genae.hub import push_model_to_hub
 
         return push_model_to_hub(self, repo_id, private=private, token=token, commit_message=commit_message,
-                                 revision=revision)
+                                 revision=revision, create_pr=create_pr)

@@ -94,6 +94,12 @@ class PretrainedSpec:
     returning a folder; used for weights that must be downloaded and converted). The *tag* is what the name
     adds to the architecture (``vae-adain-fashion-mnist-32`` = ``vae-adain`` + ``fashion-mnist-32``); the first
     weights registered for an architecture are its default (``genae.create(arch, pretrained=True)``).
+
+    What a resolver will do is described by ``download_url`` (the file it fetches), ``download_mb`` (its size),
+    ``checksum`` (``"sha256:<hex>"`` or ``"md5:<hex>"`` it is checked against) and ``manual_step`` (what a user
+    must do by hand first, when no download can produce the weights); :meth:`availability` turns them into the
+    status ``genae list --pretrained`` shows. A resolver keeps its result in ``<cache>/official/<name>/``
+    (:func:`genae.io.cache_root`), so a finished conversion shows as cached.
     """
 
     name: str
@@ -104,9 +110,13 @@ class PretrainedSpec:
     package_files: str | None = None
     hf_repo: str | None = None
     resolver: str | Callable[..., Any] | None = None
-    source: str = ""  # human-readable provenance shown by `genae list --pretrained`
+    source: str = ""  # human-readable provenance shown by `genae info`
     aliases: tuple[str, ...] = ()
     description: str = ""
+    download_url: str | None = None
+    download_mb: float | None = None
+    checksum: str | None = None
+    manual_step: str | None = None
 
     def __post_init__(self) -> None:
         self.name = normalise_name("pretrained", self.name)
@@ -117,6 +127,9 @@ class PretrainedSpec:
             raise ValueError(
                 f"pretrained {self.name!r}: give exactly one of package_files, hf_repo, resolver"
             )
+        if self.checksum and self.checksum.partition(":")[0] not in ("sha256", "md5"):
+            raise ValueError(f"pretrained {self.name!r}: checksum must be 'sha256:<hex>' or 'md5:<hex>', "
+                             f"got {self.checksum!r}")
 
     @property
     def qualified_name(self) -> str:
@@ -135,7 +148,8 @@ class PretrainedSpec:
         return importlib.resources.files(package).joinpath(relative)
 
     def availability(self) -> tuple[bool, str]:
-        """``(usable now, how)``: packaged files are checked on disk; Hub and resolver weights load on demand."""
+        """``(loads without a manual step, exactly what loading will do)``; reads files and the environment only
+        (no network, no torch)."""
         if self.package_files:
             try:
                 folder = self.packaged_folder()
@@ -146,8 +160,21 @@ class PretrainedSpec:
                 return False, f"missing: the installed package has no {' or '.join(absent)} for it"
             return True, "bundled"
         if self.hf_repo:
-            return True, f"hf-hub:{self.hf_repo} (downloaded on first use)"
-        return True, "resolved on first use by its plugin (download and convert where it has a source)"
+            return True, f"downloads hf-hub:{self.hf_repo} on first use (into the Hugging Face cache)"
+        from genae.downloads import is_offline
+        from genae.io import cache_root
+
+        cached = cache_root() / "official" / self.name
+        if (cached / "config.json").is_file():
+            return True, f"cached at {cached}"
+        if self.manual_step:
+            return False, f"needs a manual step: {self.manual_step}"
+        if not self.download_url:
+            return True, "made on first use by its plugin's resolver (no download recorded)"
+        size = f"{self.download_mb:,.0f} MB" if self.download_mb else "size not recorded"
+        check = f"checks {self.checksum.partition(':')[0]}" if self.checksum else "no checksum recorded"
+        plan = f"downloads {self.download_url} ({size}, {check}) on first use and converts it into {cached}"
+        return (False, f"offline, so it fails: {plan}") if is_offline() else (True, plan)
 
 
 @dataclass
@@ -438,10 +465,15 @@ class Registry:
         raise RegistryError(self.unknown_message(f"model{where}", architecture, list(self.models)))
 
     def list_models(self, pattern: str = "*", pretrained: bool = False) -> list[str]:
+        """Architectures matching ``pattern``; with ``pretrained`` only those with registered weights (timm's)."""
         self.discover()
-        names = self.pretrained if pretrained else self.models
-        pattern = pattern.lower()
-        return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+        with_weights = {s.architecture for s in self.pretrained.values()}
+        return _matching(pattern, [n for n in self.models if not pretrained or n in with_weights])
+
+    def list_pretrained(self, pattern: str = "*") -> list[str]:
+        """Pretrained weight names matching ``pattern``."""
+        self.discover()
+        return _matching(pattern, list(self.pretrained))
 
     def unknown_message(self, kind: str, name: str, candidates: list[str]) -> str:
         close = difflib.get_close_matches(str(name).lower(), candidates, n=5, cutoff=0.5)
@@ -452,6 +484,12 @@ class Registry:
             else ""
         )
         return f"unknown {kind} {name!r}{failed}{hint or '.'} See `genae list`."
+
+
+def _matching(pattern: str, names: list[str]) -> list[str]:
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern: expected a shell-style pattern string, got {pattern!r}")
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern.lower()))
 
 
 #: The process-wide registry behind ``genae.create`` / ``genae.load`` / ``genae list``.

@@ -189,7 +189,7 @@ def test_cli_converts_and_reports_errors(tmp_path, reference):
 
 # -- registry and resolver ------------------------------------------------------------------------------
 def test_official_names_are_registered():
-    names = genae.list_models("automodulator-*", pretrained=True)
+    names = genae.list_pretrained("automodulator-*")
     assert set(OFFICIAL) <= set(names)
     from genae.factory import resolve_pretrained
 

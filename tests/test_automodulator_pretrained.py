@@ -37,7 +37,7 @@ def silhouette(images: torch.Tensor) -> torch.Tensor:
 
 def test_loads_offline_with_a_card(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert NAME in genae.list_models(pretrained=True)
+    assert NAME in genae.list_pretrained()
     model = genae.load(NAME)
     assert model.architecture == "automodulator" and model.image_shape == (1, 32, 32)
     assert "fashion-mnist" in model.card["dataset"].lower()

@@ -237,7 +237,7 @@ def test_bundled_weights_load_offline_and_reconstruct(name):
     from genae.data import open_dataset
 
     pretrained = f"{name}-fashion-mnist-32"
-    assert pretrained in genae.list_models(pretrained=True)
+    assert pretrained in genae.list_pretrained()
     model = genae.load(pretrained)
     assert model.architecture == name and model.image_shape == (1, 32, 32)
     assert "fashion-mnist" in model.card["dataset"].lower() and model.card["metrics"]
@@ -296,3 +296,21 @@ def test_pioneer_training_options_keep_the_equal_budget():
     assert schedule.phase_at(args.images - 1).resolution == 32 and schedule.phase_at(0).resolution == 4
     card_note = train_all.RECIPE_NOTES["pioneer"]
     assert "decoder_reconstruction_weight" in card_note and "NOT the paper's" in card_note
+
+
+def test_size_variants_compact_by_default_paper_scale_by_name():
+    """timm-style names: ``vae`` is the bundled network's size (trains in minutes on a CPU), ``vae-paper`` the
+    automodulator paper's widths; both at any resolution, and the bundled weights still load."""
+    from genae_plugins.automodulator.config import COMPACT_DECODER, COMPACT_ENCODER
+
+    compact, paper = genae.create("vae", device="meta"), genae.create("vae-paper", device="meta")
+    assert compact.config.decoder_widths == list(COMPACT_DECODER[:4]) and compact.latent_dim == 128
+    assert compact.config.encoder_widths == list(COMPACT_ENCODER[:4])
+    assert paper.config.decoder_widths == [512] * 4 and paper.latent_dim == 512
+    n_compact = sum(p.numel() for p in compact.parameters())
+    assert n_compact < 2_000_000 < 40_000_000 < sum(p.numel() for p in paper.parameters())
+    assert genae.create("vae-adain", device="meta").config.decoder == "adain"
+    assert genae.create("vae", resolution=64, device="meta").config.decoder_widths == list(COMPACT_DECODER[:5])
+    assert genae.create("automodulator", device="meta").config.channels == "compact"
+    assert genae.create("automodulator-paper", device="meta").config.channels == "small"
+    assert genae.load("vae-fashion-mnist-32").config.channels == [64, 64, 32, 16]

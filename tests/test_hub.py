@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -132,32 +133,93 @@ def test_load_refuses_non_strings():
         genae.load(42)
 
 
-def test_push_uploads_only_model_files(toy_name, tmp_path, monkeypatch):
-    """The upload call is checked against a recording stand-in for HfApi (no network in tests)."""
-    calls = []
+class RecordingApi:
+    """Stands in for HfApi (no network in tests): records create_repo and create_commit calls."""
 
-    class RecordingApi:
-        def __init__(self, token=None):
-            calls.append(("init", token))
+    calls: list = []
 
-        def create_repo(self, repo_id, private, exist_ok):
-            calls.append(("create", repo_id, private, exist_ok))
+    def __init__(self, token=None):
+        RecordingApi.calls.append(("init", token))
 
-        def upload_folder(self, **kwargs):
-            calls.append(("upload", kwargs))
-            return type("Info", (), {"commit_url": "https://hub.example/commit/1"})()
+    def create_repo(self, repo_id, private, exist_ok):
+        RecordingApi.calls.append(("create", repo_id, private, exist_ok))
 
+    def create_commit(self, repo_id, operations, **kwargs):
+        files = {}
+        for op in operations:
+            data = op.path_or_fileobj
+            files[op.path_in_repo] = data if isinstance(data, bytes) else Path(data).read_bytes()
+        RecordingApi.calls.append(("commit", repo_id, files, kwargs))
+        return type("Info", (), {"commit_url": "https://hub.example/commit/1", "pr_url": None})()
+
+
+@pytest.fixture
+def recording_api(monkeypatch):
+    RecordingApi.calls = []
     monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
+    return RecordingApi
+
+
+def test_push_uploads_the_folder_by_allow_list_with_a_hub_card(toy_name, tmp_path, recording_api):
     from genae.hub import push_to_hub
 
     genae.create(toy_name).save_pretrained(tmp_path / "m")
-    assert push_to_hub(tmp_path / "m", "org/toy", private=True, token="t") == "https://hub.example/commit/1"
-    upload = calls[-1][1]
-    assert calls[1] == ("create", "org/toy", True, True)
-    assert upload["repo_id"] == "org/toy" and set(upload["allow_patterns"]) == {
-        "config.json", "model.safetensors", "README.md"}
+    (tmp_path / "m" / "samples.png").write_bytes(b"png")
+    (tmp_path / "m" / "eval").mkdir()
+    (tmp_path / "m" / "eval" / "metrics.jsonl").write_text("{}\n")
+    (tmp_path / "m" / "checkpoint.pt").write_bytes(b"pickle")
+    (tmp_path / "m" / ".secret.json").write_text("{}")
+    url = push_to_hub(tmp_path / "m", "org/toy", private=True, token="t", revision="dev", commit_message="hi",
+                      create_pr=True)
+    assert url == "https://hub.example/commit/1"
+    _, repo, files, options = recording_api.calls[-1]
+    assert recording_api.calls[1] == ("create", "org/toy", True, True) and repo == "org/toy"
+    assert sorted(files) == ["README.md", "config.json", "eval/metrics.jsonl", "model.safetensors", "samples.png"]
+    assert options == {"commit_message": "hi", "revision": "dev", "create_pr": True}
+    card = files["README.md"].decode()
+    assert "genae.load('hf-hub:org/toy')" in card and "pip install genae" in card
+    assert "PATH_OR_NAME" not in card and "hf-hub" not in (tmp_path / "m" / "README.md").read_text()
     with pytest.raises(ModelFolderError, match="not a genae model folder"):
         push_to_hub(tmp_path, "org/toy")
+
+
+@pytest.mark.parametrize("repo_id", ["toy", "org/to y", "a/b/c", "org/--bad..", 42])
+def test_repo_id_is_checked_before_the_network(toy_name, tmp_path, recording_api, repo_id):
+    from genae.cli import main
+    from genae.hub import push_to_hub
+
+    genae.create(toy_name).save_pretrained(tmp_path / "m")
+    with pytest.raises(ValueError, match="repo_id"):
+        push_to_hub(tmp_path / "m", repo_id)
+    if isinstance(repo_id, str):
+        assert main(["push", str(tmp_path / "m"), repo_id]) == 2
+    assert recording_api.calls == []
+
+
+def test_push_cli_takes_revision_message_and_pr(toy_name, tmp_path, recording_api, capsys):
+    from genae.cli import main
+    from genae.hub import PUSH_ALLOW
+
+    genae.create(toy_name).save_pretrained(tmp_path / "m")
+    assert main(["push", str(tmp_path / "m"), "org/toy", "--revision", "v2", "--commit-message", "m",
+                 "--create-pr"]) == 0
+    assert recording_api.calls[-1][3] == {"commit_message": "m", "revision": "v2", "create_pr": True}
+    assert capsys.readouterr().out.strip() == "https://hub.example/commit/1"
+    from genae.cli import push_command
+
+    assert all(pattern in push_command.help for pattern in PUSH_ALLOW)  # the help states the allow-list
+
+
+def test_save_pretrained_push_to_hub(toy_name, tmp_path, recording_api):
+    model = genae.create(toy_name)
+    with pytest.raises(ValueError, match="repo_id"):
+        model.save_pretrained(tmp_path / "m", push_to_hub=True)
+    with pytest.raises(ValueError, match="need push_to_hub=True"):
+        model.save_pretrained(tmp_path / "m", repo_id="org/toy")
+    assert not (tmp_path / "m").exists() and recording_api.calls == []
+    model.save_pretrained(tmp_path / "m", push_to_hub=True, repo_id="org/toy", commit_message="c")
+    _, repo, files, options = recording_api.calls[-1]
+    assert repo == "org/toy" and "model.safetensors" in files and options["commit_message"] == "c"
 
 
 def test_saved_files_are_readable_by_others(toy_name, tmp_path):
@@ -185,16 +247,22 @@ def _card(model, tmp_path, facts):
 def test_card_is_hub_metadata_with_model_index(toy_name, tmp_path):
     data, text = _card(genae.create(toy_name), tmp_path, {
         "name": "toy-fm", "dataset": "Fashion-MNIST from /usr/share/datasets/fashion-mnist: 60000 images",
-        "metrics": {"test MSE": 0.05, "FID[fashion-mnist-features]": 110.6, "per block": {"b0": 1.0}},
+        "metrics": {"test MSE": 0.05, "FID[fashion-mnist-features]": 110.6, "per block": {"b0": 1.0},
+                    "coarse swap mix keeps A's 8x8 silhouette": 0.9},
     })
     assert data["library_name"] == "genae" and data["license"] == "unknown"
     assert data["tags"][:3] == ["genae", "generative-autoencoder", "toy"]
     assert data["datasets"] == ["zalando-datasets/fashion_mnist"]
     results = data["model-index"][0]["results"]
-    assert [(r["task"]["type"], r["metrics"][0]["type"], r["metrics"][0]["value"]) for r in results] == [
-        ("image-to-image", "test-mse", 0.05), ("unconditional-image-generation", "fid-fashion-mnist-features", 110.6)]
+    assert sorted((r["task"]["type"], m["type"], m["name"], m["value"]) for r in results for m in r["metrics"]) == [
+        ("image-to-image", "mixing", "coarse swap mix keeps A's 8x8 silhouette", 0.9),  # short Hub ids as the type,
+        ("image-to-image", "mse", "test MSE", 0.05),                                   # the full name as the name
+        ("unconditional-image-generation", "fid", "FID[fashion-mnist-features]", 110.6)]
     assert all(r["dataset"] == {"name": "Fashion-MNIST", "type": "zalando-datasets/fashion_mnist"} for r in results)
-    assert "/usr/share" not in text.split("\n---\n")[0]  # no local paths in the metadata
+    assert data["pipeline_tag"] == "image-to-image"
+    assert "/usr/share" not in text  # no local paths anywhere in the card
+    assert "- dataset: Fashion-MNIST from fashion-mnist: 60000 images" in text
+    assert "```bash\npip install genae\n```" in text
     assert "| per block | {'b0': 1.0} |" in text
 
 
@@ -202,6 +270,7 @@ def test_card_license_from_the_model_and_unknown_datasets_omitted(toy_name, tmp_
     data, _ = _card(genae.create(toy_name), tmp_path, {"license": "apache-2.0", "dataset": "my photos in /home/me",
                                                        "metrics": {"mse": 0.1}})
     assert data["license"] == "apache-2.0" and "datasets" not in data and "model-index" not in data
+    assert "/home/me" not in (tmp_path / "README.md").read_text()
     with pytest.raises(ValueError, match="Hub dataset ids"):
         _card(genae.create(toy_name), tmp_path / "bad", {"datasets": ["fashion mnist"]})
 
@@ -251,25 +320,19 @@ def test_from_pretrained_and_load_take_hub_options(toy_name, tmp_path, monkeypat
         genae.load("vae-fashion-mnist-32", revision="v1")
 
 
-def test_model_push_to_hub_uploads_a_saved_folder(toy_name, monkeypatch):
-    uploads = []
-
-    class RecordingApi:
-        def __init__(self, token=None):
-            pass
-
-        def create_repo(self, repo_id, private, exist_ok):
-            pass
-
-        def upload_folder(self, **kwargs):
-            from pathlib import Path
-
-            uploads.append((kwargs, sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())))
-            return type("Info", (), {"commit_url": "https://hub.example/commit/2"})()
-
-    monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
+def test_model_push_to_hub_uploads_a_saved_folder(toy_name, recording_api):
     url = genae.create(toy_name).push_to_hub("org/toy", commit_message="first", revision="main")
-    assert url == "https://hub.example/commit/2"
-    kwargs, files = uploads[0]
-    assert files == ["README.md", "config.json", "model.safetensors"]
+    assert url == "https://hub.example/commit/1"
+    _, _, files, kwargs = recording_api.calls[-1]
+    assert sorted(files) == ["README.md", "config.json", "model.safetensors"]
     assert kwargs["commit_message"] == "first" and kwargs["revision"] == "main"
+
+
+def test_card_install_line_names_the_plugin_package(tmp_path):
+    from genae.registry import REGISTRY
+
+    REGISTRY.discover()
+    if "example-ae" not in REGISTRY.models:
+        pytest.skip("the example plugin (examples/plugin) is not installed")
+    genae.create("example-ae").save_pretrained(tmp_path / "m")
+    assert "```bash\npip install genae genae-example-plugin\n```" in (tmp_path / "m" / "README.md").read_text()

@@ -29,7 +29,7 @@ def test_images() -> torch.Tensor:
 
 def test_loads_offline_with_a_card_stating_both_stages(monkeypatch: pytest.MonkeyPatch, model) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert NAME in genae.list_models(pretrained=True)
+    assert NAME in genae.list_pretrained()
     assert resolve_model_name("lia", "fashion-mnist") == NAME
     assert "stage 1" in model.card["training"] and "stage 2" in model.card["training"]
     assert "VGG-16" in model.card["description"]  # the perceptual-network deviation is stated

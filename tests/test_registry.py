@@ -268,3 +268,41 @@ def test_register_model_as_decorator():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert genae.create("toy-decorated").architecture == "toy-decorated"
+
+
+def test_status_says_exactly_what_loading_will_do(tmp_path, monkeypatch):
+    """Built from the spec's fields: download (url, size, checksum) and convert, a manual step, or the cache."""
+    monkeypatch.setenv("GENAE_HOME", str(tmp_path))
+    monkeypatch.delenv("GENAE_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    url = "https://example.org/weights/g.pkl"
+    checked = PretrainedSpec("g", "a", resolver="x:y", download_url=url, download_mb=363.9,
+                             checksum="sha256:" + "0" * 64)
+    unchecked = PretrainedSpec("u", "a", resolver="x:y", download_url=url)
+    manual = PretrainedSpec("m", "a", resolver="x:y", manual_step="convert the pickle with TensorFlow")
+    hub = PretrainedSpec("h", "a", hf_repo="org/repo")
+    assert checked.availability() == (True, f"downloads {url} (364 MB, checks sha256) on first use and converts it "
+                                            f"into {tmp_path / 'cache' / 'official' / 'g'}")
+    assert "(size not recorded, no checksum recorded)" in unchecked.availability()[1]
+    assert manual.availability() == (False, "needs a manual step: convert the pickle with TensorFlow")
+    assert hub.availability() == (True, "downloads hf-hub:org/repo on first use (into the Hugging Face cache)")
+    monkeypatch.setenv("GENAE_OFFLINE", "1")
+    assert checked.availability()[0] is False and checked.availability()[1].startswith("offline, so it fails")
+    (tmp_path / "cache" / "official" / "m").mkdir(parents=True)
+    (tmp_path / "cache" / "official" / "m" / "config.json").write_text("{}")
+    assert manual.availability() == (True, f"cached at {tmp_path / 'cache' / 'official' / 'm'}")
+    with pytest.raises(ValueError, match="checksum must be 'sha256:<hex>'"):
+        PretrainedSpec("c", "a", resolver="x:y", checksum="crc32:1")
+
+
+def test_official_weights_status_names_their_download_or_manual_step(tmp_path, monkeypatch):
+    from genae.registry import REGISTRY
+
+    monkeypatch.setenv("GENAE_HOME", str(tmp_path))
+    monkeypatch.delenv("GENAE_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    REGISTRY.discover()
+    usable, status = REGISTRY.pretrained["automodulator-ffhq-256"].availability()
+    assert usable and status.startswith("downloads https://zenodo.org/record/4298894/files/34740000_state.pth")
+    usable, status = REGISTRY.pretrained["stylegan2-ffhq-1024"].availability()
+    assert not usable and "needs a manual step" in status and "TensorFlow" in status

@@ -210,7 +210,7 @@ def test_fresh_model_conforms():
 
 
 def test_public_generators_are_listed_and_explain_themselves_offline(tmp_path, monkeypatch):
-    names = genae.list_models("stylegan2-*", pretrained=True)
+    names = genae.list_pretrained("stylegan2-*")
     assert {"stylegan2-ffhq-1024", "stylegan2-lsun-church-256", "stylegan2-lsun-car-512",
             "stylegan2-lsun-cat-256"} <= set(names)
     monkeypatch.setenv("GENAE_HOME", str(tmp_path))

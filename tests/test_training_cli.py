@@ -90,3 +90,27 @@ def test_parse_assignments_reads_json_values():
     assert parse_assignments(("a=1", "b=0.5", "c=true", "d=fashion", "e=[1, 2]", "f="), "--set") == {
         "a": 1, "b": 0.5, "c": True, "d": "fashion", "e": [1, 2], "f": ""
     }
+
+
+def test_card_names_the_data_without_its_path_and_records_effective_hyperparameters(tmp_path):
+    """A run on a user's folder publishes the folder's name and content hash, never where it sits; the batch
+    size and lr in the card are the ones the Trainer used (its overrides beat the recipe's)."""
+    import numpy as np
+    from PIL import Image
+
+    name = register_toy()
+    folder = tmp_path / "home" / "alice" / "my-shoes"
+    folder.mkdir(parents=True)
+    for index in range(12):
+        Image.fromarray(np.full((16, 16), index * 20, dtype=np.uint8)).save(folder / f"{index}.png")
+    out = tmp_path / "run"
+    result = invoke(name, "--data", str(folder), "--out", str(out), "--set", "width=8", "--steps", "2",
+                    "--batch-size", "4", "--lr", "0.002", "--no-progress", "--grid-every", "2")
+    assert result.exit_code == 0, result.output
+    model = genae.load(out / "model")
+    card_text = (out / "model" / "README.md").read_text() + (out / "model" / "config.json").read_text()
+    assert str(tmp_path) not in card_text and "alice" not in card_text
+    assert "my-shoes" in model.card["dataset"] and len(model.card["dataset_hash"]) == 32
+    assert model.card["hyperparameters"]["batch_size"] == 4
+    assert "lr=0.002" in model.card["hyperparameters"]["schedule"]
+    assert f"`{model.card['dataset_hash']}`" in card_text

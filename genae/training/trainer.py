@@ -569,7 +569,8 @@ class Trainer:
                 )
 
     def export(self) -> Path:
-        """Write ``out_dir/model`` with EMA weights applied and a card saying how the model was trained."""
+        """Write ``out_dir/model`` with EMA weights applied and a card saying how the model was trained: the data
+        by name and content hash (``save_pretrained`` cuts local paths) and the hyperparameters in effect."""
         description = getattr(self.dataset, "description", None) or (
             f"{type(self.dataset).__name__} ({len(self.dataset)} images)"  # type: ignore[arg-type]
         )
@@ -585,9 +586,25 @@ class Trainer:
             "wall_time_s": round(self.wall_time_s, 3),
             "recipe": recipe_name,
             "recipe_options": self.recipe.options,
+            "hyperparameters": self.hyperparameters(),
         }
+        if callable(getattr(self.dataset, "content_hash", None)):
+            card["dataset_hash"] = self.dataset.content_hash()  # type: ignore[attr-defined]
         with self.ema.swapped(self.model):
             return self.model.save_pretrained(self.out_dir / MODEL_DIR, card=card)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """What the run actually used, after the Trainer's overrides (``batch_size``/``lr`` win over the recipe's)."""
+        sizes = self.schedule.batch_sizes
+        return {
+            "batch_size": next(iter(sizes.values())) if len(set(sizes.values())) == 1 else
+            {str(r): b for r, b in sizes.items()},
+            "schedule": repr(self.schedule),
+            "seed": self.seed,
+            "precision": self.precision,
+            "grad_clip": self.grad_clip,
+            "processes": self.world.size,
+        }
 
 
 def _load_module(module: torch.nn.Module, state: Any) -> None:

@@ -7,10 +7,16 @@ nothing heavy: the model, recipe, resolver and converter command are ``"module:a
 from __future__ import annotations
 
 import importlib.resources
+import os
 from dataclasses import dataclass
 from typing import Any
 
 BUNDLED = "automodulator-fashion-mnist-32"
+#: The defaults of the registered names (``automodulator``, ``vae``, ...): the "compact" width presets, sized to
+#: train in minutes on a CPU; ``<name>-paper`` keeps the config's own (the authors' widths, latent 512).
+COMPACT_DEFAULTS: dict[str, Any] = {"channels": "compact", "encoder_channels": "compact", "latent_dim": 128}
+ZENODO_FILES = "https://zenodo.org/record/4298894/files"
+BASE_URL_ENV = "GENAE_OFFICIAL_BASE_URL"
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,12 @@ OFFICIAL: dict[str, OfficialWeights] = {
 }
 
 
+def download_url(entry: OfficialWeights, base_url: str | None = None) -> str:
+    """Where ``entry``'s file is fetched: ``base_url``, else ``$GENAE_OFFICIAL_BASE_URL``, else Zenodo."""
+    base = base_url or os.environ.get(BASE_URL_ENV) or ZENODO_FILES
+    return f"{base.rstrip('/')}/{entry.file}"
+
+
 def register_official(registry: Any) -> None:
     from genae.registry import PretrainedSpec
 
@@ -52,6 +64,7 @@ def register_official(registry: Any) -> None:
             entry.name, architecture="automodulator", dataset=entry.dataset, resolution=entry.resolution,
             resolver=f"{__name__}.official:resolve", aliases=entry.aliases,
             source=f"authors' weights, Zenodo 4298894/{entry.file} (converted on first use; {checksum})",
+            download_url=download_url(entry), checksum=f"md5:{entry.md5}" if entry.md5 else None,
             description=f"official automodulator ({entry.arch} decoder), {entry.dataset} {entry.resolution} px",
         ))
 
@@ -63,10 +76,13 @@ def _packaged(folder: str) -> bool:
 def register(registry: Any) -> None:
     from genae.registry import CommandSpec, ModelSpec, PretrainedSpec
 
-    registry.add_model(ModelSpec(
-        "automodulator", f"{__name__}.model:Automodulator", recipe=f"{__name__}.recipe:AutomodulatorRecipe",
-        description="Deep Automodulators (Heljakka et al. 2020): style-based autoencoder, unit-sphere latent",
-    ))
+    description = "Deep Automodulators (Heljakka et al. 2020): style-based autoencoder, unit-sphere latent"
+    for name, defaults, size in (("automodulator", COMPACT_DEFAULTS, "compact widths, latent 128"),
+                                 ("automodulator-paper", {}, "the authors' widths, latent 512")):
+        registry.add_model(ModelSpec(
+            name, f"{__name__}.model:Automodulator", recipe=f"{__name__}.recipe:AutomodulatorRecipe",
+            defaults=dict(defaults), description=f"{description}; {size}",
+        ))
     registry.add_alias("automod", "automodulator")
     if _packaged(BUNDLED):  # only weights that ship are listed
         registry.add_pretrained(PretrainedSpec(

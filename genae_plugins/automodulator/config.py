@@ -2,7 +2,9 @@
 
 Widths are listed per block from 4 px upwards. ``"large"`` and ``"small"`` are the authors' decoder presets
 (their FFHQ/LSUN and CelebA-HQ models); they differ only from 64 px up, so at 32 px both are 512 wide.
-The encoder preset is the authors' encoder, the same for both decoders.
+The encoder preset is the authors' encoder, the same for both decoders. ``"compact"`` is genae's own: the
+bundled ``automodulator-fashion-mnist-32``'s widths, the default of the registered names so that a fresh model
+trains in minutes on a CPU (the ``-paper`` names keep the authors' widths).
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ DECODER_PRESETS: dict[str, tuple[int, ...]] = {
 }
 #: The authors' encoder: width entering each block, 4 px … 1024 px (identical for both decoder presets).
 ENCODER_PRESET: tuple[int, ...] = (512, 512, 512, 512, 256, 128, 64, 32, 16)
+#: genae's compact widths (decoder, encoder): the bundled Fashion-MNIST model's up to 32 px, then 16.
+COMPACT_DECODER: tuple[int, ...] = (128, 64, 32, 16, 16, 16, 16, 16, 16)
+COMPACT_ENCODER: tuple[int, ...] = (64, 32, 16, 16, 16, 16, 16, 16, 16)
 
 Widths = Union[str, list[int]]
 
 
 @dataclasses.dataclass
 class AutomodulatorConfig(ModelConfig):
-    """``channels``: decoder widths (``"large"``, ``"small"`` or a list, one per block from 4 px).
+    """``channels``: decoder widths (``"large"``, ``"small"``, ``"compact"`` or a list, one per block from 4 px).
 
     ``encoder_channels``: width entering each encoder block from 4 px (``None``, ``"large"`` or ``"small"``
-    = the authors' encoder). ``encoder_final_channels``: width of the 4×4 block's first conv (``None`` = the
+    = the authors' encoder; ``"compact"``). ``encoder_final_channels``: width of the 4×4 block's first conv (``None`` = the
     4×4 block's width; converted official checkpoints may differ). ``use_noise``: per-pixel noise layers,
     active in training mode only. ``support_block``: insert the paper's extra same-resolution decoder block
     (section 4.3) after this resolution block (``1``: after the 8 px block, as the paper), giving the decoder
@@ -58,12 +63,12 @@ class AutomodulatorConfig(ModelConfig):
 
     @property
     def decoder_widths(self) -> list[int]:
-        return _resolve("channels", self.channels, DECODER_PRESETS, self.resolution)
+        return _resolve("channels", self.channels, {**DECODER_PRESETS, "compact": COMPACT_DECODER}, self.resolution)
 
     @property
     def encoder_widths(self) -> list[int]:
         spec = "small" if self.encoder_channels is None else self.encoder_channels
-        presets = {name: ENCODER_PRESET for name in DECODER_PRESETS}
+        presets = {**{name: ENCODER_PRESET for name in DECODER_PRESETS}, "compact": COMPACT_ENCODER}
         return _resolve("encoder_channels", spec, presets, self.resolution)
 
     def validate(self) -> None:

@@ -23,26 +23,24 @@ Downloading, checking and caching are :mod:`genae.downloads`, shared with the ot
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from genae.downloads import WeightsUnavailableError, fetch_converted, is_offline
-from genae_plugins.automodulator import OFFICIAL, OfficialWeights
+from genae_plugins.automodulator import OFFICIAL, OfficialWeights, download_url
 
 log = logging.getLogger("genae.automodulator")
 
-ZENODO_FILES = "https://zenodo.org/record/4298894/files"
-BASE_URL_ENV = "GENAE_OFFICIAL_BASE_URL"
 #: Kept under its historical name; the same error every plugin's official weights raise.
 OfficialWeightsError = WeightsUnavailableError
 
 
-def resolve(spec: Any) -> Path:
-    """The registry's resolver: a local genae model folder for ``spec.name``."""
+def resolve(spec: Any, *, local_files_only: bool = False) -> Path:
+    """The registry's resolver: a local genae model folder for ``spec.name`` (only the cache when
+    ``local_files_only``)."""
     if spec.name not in OFFICIAL:
         raise OfficialWeightsError(f"{spec.name!r} is not an official automodulator; known: {sorted(OFFICIAL)}")
-    return fetch_official(OFFICIAL[spec.name])
+    return fetch_official(OFFICIAL[spec.name], offline=True if local_files_only else None)
 
 
 def cache_folder(entry: OfficialWeights, cache_dir: str | Path | None = None) -> Path:
@@ -51,11 +49,6 @@ def cache_folder(entry: OfficialWeights, cache_dir: str | Path | None = None) ->
 
         cache_dir = cache_root()
     return Path(cache_dir) / "official" / entry.name
-
-
-def download_url(entry: OfficialWeights, base_url: str | None = None) -> str:
-    base = base_url or os.environ.get(BASE_URL_ENV) or ZENODO_FILES
-    return f"{base.rstrip('/')}/{entry.file}"
 
 
 def fetch_official(entry: OfficialWeights, *, cache_dir: str | Path | None = None, base_url: str | None = None,

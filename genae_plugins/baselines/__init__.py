@@ -30,12 +30,15 @@ def _packaged(folder: str) -> bool:
 
 def register(registry: Any) -> None:
     from genae.registry import ModelSpec, PretrainedSpec
+    from genae_plugins.automodulator import COMPACT_DEFAULTS
 
     for name, (model, recipe, defaults, description) in ARCHITECTURES.items():
         recipe_target = recipe if ":" in recipe else f"{_RECIPE}:{recipe}"
-        registry.add_model(
-            ModelSpec(name, f"{_MODEL}:{model}", defaults=dict(defaults), recipe=recipe_target, description=description)
-        )
+        for variant, size in ((name, {**COMPACT_DEFAULTS, **defaults}), (f"{name}-paper", dict(defaults))):
+            registry.add_model(ModelSpec(
+                variant, f"{_MODEL}:{model}", defaults=size, recipe=recipe_target,
+                description=f"{description}; {'paper-scale' if variant != name else 'compact'} widths",
+            ))
         folder = f"{name}-{PRETRAINED_DATASET}-{PRETRAINED_RESOLUTION}"
         if _packaged(folder):  # only weights that ship are listed; see benchmarks/baselines/train_all.py
             registry.add_pretrained(

@@ -20,11 +20,12 @@ def register(registry: Any) -> None:
     """Add ``lia`` (and its bundled Fashion-MNIST weights when they ship) to *registry*."""
     from genae.registry import ModelSpec, PretrainedSpec
 
-    registry.add_model(ModelSpec(
-        "lia", f"{__name__}.model:LIA", recipe=f"{__name__}.recipe:LIARecipe",
-        description="Latently invertible autoencoder (Zhu et al. 2022): NICE flow + StyleGAN-1 generator, "
-                    "encoder to w; two-stage training (--option stage=1|2)",
-    ))
+    description = ("Latently invertible autoencoder (Zhu et al. 2022): NICE flow + StyleGAN-1 generator, encoder to "
+                   "w; two-stage training (--option stage=1|2)")
+    for name, defaults, size in (("lia", {"channels": "compact", "latent_dim": 64}, "compact widths"),
+                                 ("lia-paper", {}, "StyleGAN-1 widths, latent 512")):
+        registry.add_model(ModelSpec(name, f"{__name__}.model:LIA", recipe=f"{__name__}.recipe:LIARecipe",
+                                     defaults=defaults, description=f"{description}; {size}"))
     if _packaged(BUNDLED):  # only weights that ship are listed
         registry.add_pretrained(PretrainedSpec(
             BUNDLED, architecture="lia", dataset="fashion-mnist", resolution=32,

@@ -12,7 +12,10 @@ from typing import Union
 from genae.config import ModelConfig
 from genae.nets.progressive import num_blocks, resolution_of_phase
 
-Widths = Union[list[int], None]
+Widths = Union[list[int], str, None]
+#: ``"compact"``: the bundled lia-fashion-mnist-32 generator's widths up to 32 px, then 16; the default of the
+#: registered ``lia`` (trains in minutes on a CPU); ``lia-paper`` keeps StyleGAN-1's.
+COMPACT_WIDTHS: tuple[int, ...] = (128, 64, 32, 16, 16, 16, 16, 16, 16)
 
 
 def stylegan_widths(resolution: int) -> list[int]:
@@ -54,10 +57,12 @@ class LIAConfig(ModelConfig):
         if value is None:
             value = self.channels if name != "channels" and self.channels is not None else stylegan_widths(self.resolution)
         n = num_blocks(self.resolution)
+        if value == "compact":
+            value = list(COMPACT_WIDTHS[:n])
         if not isinstance(value, list) or len(value) != n or not all(
             isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in value
         ):
-            raise ValueError(f"{name}: expected None or a list of {n} positive widths (one per block, 4 px to "
+            raise ValueError(f"{name}: expected None, \"compact\" or a list of {n} positive widths (one per block, 4 px to "
                              f"{self.resolution} px), got {value!r}")
         return list(value)
 

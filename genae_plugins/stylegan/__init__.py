@@ -5,8 +5,12 @@ learned inversion encoder's training recipe. Registered through the ``genae.plug
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
+
+BASE_URL_ENV = "GENAE_STYLEGAN2_BASE_URL"
+CONVERT_WEIGHT = "https://github.com/rosinality/stylegan2-pytorch/blob/master/convert_weight.py"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ PUBLIC: dict[str, PublicGenerator] = {
 
 
 def register(registry: Any) -> None:
+    from genae.io import cache_root
     from genae.registry import CommandSpec, ModelSpec, PretrainedSpec
 
     registry.add_model(ModelSpec(
@@ -49,12 +54,19 @@ def register(registry: Any) -> None:
         description="StyleGAN2 generator (mapping prior + synthesis, W+ slots) with a timm inversion encoder; "
                     "`genae train` trains the encoder for the frozen generator",
     ))
+    mirror = os.environ.get(BASE_URL_ENV)
     for entry in PUBLIC.values():
         checksum = f"sha256 {entry.sha256}" if entry.sha256 else "no checksum recorded"
+        manual = (f"convert NVIDIA's TensorFlow pickle {entry.nvidia_url} with rosinality's convert_weight.py "
+                  f"(needs TensorFlow), then `genae convert stylegan2 {entry.converted_file} "
+                  f"{cache_root() / 'official' / entry.name}`; or set {BASE_URL_ENV} to a server holding "
+                  f"{entry.converted_file}")
         registry.add_pretrained(PretrainedSpec(
             entry.name, architecture="stylegan2", dataset=entry.dataset, resolution=entry.resolution,
             resolver=f"{__name__}.official:resolve", aliases=entry.aliases,
             source=f"NVIDIA {entry.nvidia_url}, via rosinality's convert_weight.py ({checksum})",
+            download_url=f"{mirror.rstrip('/')}/{entry.converted_file}" if mirror else None,
+            checksum=f"sha256:{entry.sha256}" if entry.sha256 else None, manual_step=None if mirror else manual,
             description=f"NVIDIA's StyleGAN2 config-F generator, {entry.dataset} {entry.resolution} px",
         ))
     registry.add_command(CommandSpec(name="convert.stylegan2", command=f"{__name__}.convert:convert_command"))

@@ -15,17 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from genae.downloads import WeightsUnavailableError, fetch_converted
-from genae_plugins.stylegan import PUBLIC, PublicGenerator
-
-BASE_URL_ENV = "GENAE_STYLEGAN2_BASE_URL"
-CONVERT_WEIGHT = "https://github.com/rosinality/stylegan2-pytorch/blob/master/convert_weight.py"
+from genae_plugins.stylegan import BASE_URL_ENV, CONVERT_WEIGHT, PUBLIC, PublicGenerator
 
 
-def resolve(spec: Any) -> Path:
-    """The registry's resolver: a local genae model folder for ``spec.name``."""
+def resolve(spec: Any, *, local_files_only: bool = False) -> Path:
+    """The registry's resolver: a local genae model folder for ``spec.name`` (only the cache when
+    ``local_files_only``)."""
     if spec.name not in PUBLIC:
         raise WeightsUnavailableError(f"{spec.name!r} is not a public StyleGAN2 generator; known: {sorted(PUBLIC)}")
-    return fetch_public(PUBLIC[spec.name])
+    return fetch_public(PUBLIC[spec.name], offline=True if local_files_only else None)
 
 
 def cache_folder(entry: PublicGenerator, cache_dir: str | Path | None = None) -> Path:
