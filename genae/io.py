@@ -88,7 +88,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
+        os.chmod(tmp_path, _mode_of(path, 0o666))  # mkstemp makes 0600; keep the replaced file's mode
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
@@ -125,7 +125,6 @@ def atomic_folder(path: str | Path, replaces: Collection[str] = ()) -> Iterator[
             if file.is_file():
                 os.chmod(file, 0o666 & ~_umask())  # the mode a plain open() gives, whatever wrote the file
                 fsync_path(file)
-        os.chmod(staged, 0o777 & ~_umask())  # mkdtemp makes 0700; give the mode a plain mkdir would
         if path.is_dir():
             for entry in path.iterdir():
                 if entry.name not in replaces and not (staged / entry.name).exists():
@@ -133,6 +132,7 @@ def atomic_folder(path: str | Path, replaces: Collection[str] = ()) -> Iterator[
                     for file in [staged / entry.name, *(staged / entry.name).rglob("*")]:
                         if file.is_file() and not file.is_symlink():
                             fsync_path(file)
+        os.chmod(staged, _mode_of(path, 0o777))  # mkdtemp makes 0700; keep the replaced folder's mode
         fsync_path(staged)
         _swap_in(staged, path)
         fsync_path(path.parent)
@@ -202,6 +202,11 @@ def fsync_path(path: str | Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _mode_of(path: Path, default: int) -> int:
+    """The permission bits of what ``path`` is replacing (as ``cp`` onto it keeps them), else a new one's."""
+    return path.stat().st_mode & 0o7777 if path.exists() else default & ~_umask()
 
 
 def _umask() -> int:

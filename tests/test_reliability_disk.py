@@ -208,6 +208,16 @@ def _drop_permission_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+def test_replacing_a_folder_or_file_keeps_its_permissions(tmp_path):
+    folder = toy().save_pretrained(tmp_path / "private")
+    folder.chmod(0o700)
+    (tmp_path / "notes.txt").write_text("old")
+    (tmp_path / "notes.txt").chmod(0o600)
+    toy(width=8).save_pretrained(folder)
+    write_text_atomic(tmp_path / "notes.txt", "new")
+    assert (folder.stat().st_mode & 0o777, (tmp_path / "notes.txt").stat().st_mode & 0o777) == (0o700, 0o600)
+
+
 def test_a_read_only_model_folder_is_refused_as_cp_refuses_it(tmp_path):
     folder = toy(width=4).save_pretrained(tmp_path / "model")
     before = sorted(p.name for p in tmp_path.iterdir()), (folder / "model.safetensors").read_bytes()
