@@ -37,7 +37,8 @@ test: setup
 
 # A second venv keeps the declared lower bounds honest: the oldest huggingface-hub and safetensors that
 # pyproject.toml allows (read from it), on the oldest CPU torch in the local wheel store (torch 2.1, the declared
-# minimum, is published only with ~2.5 GB of CUDA libraries), running the hub and model-folder tests.
+# minimum, is published only with ~2.5 GB of CUDA libraries), running the hub and model-folder tests, and FID's
+# Inception and the robust loss without the optional packages (no torch-fidelity, lpips, scipy or timm there).
 MIN_VENV := .venv-minimum
 MIN_TORCH ?= torch==2.13.0+cpu
 
@@ -46,7 +47,8 @@ test-minimum:
 	$(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/pip install --disable-pip-version-check -q "$(MIN_TORCH)" \
 		$$($(PYTHON) .ci/minimum_requirements.py huggingface-hub safetensors) -e . pytest pytest-timeout
-	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_hub.py tests/test_reliability_files.py
+	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_hub.py tests/test_reliability_files.py \
+		tests/test_metrics_inception.py tests/test_losses.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -124,7 +124,7 @@ def fetch_file(name: str, url: str, target: Path, sha256: str, *, offline: bool 
             f"and save it as {target}{hint}"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    unchecked = target.with_name(f".{target.name}.unchecked")
+    unchecked = target.with_name(f".{target.name}.{os.getpid()}.unchecked")  # processes racing: one name each
     try:
         download(url, unchecked, progress=progress)
         check_digest(unchecked, "sha256", sha256, url, name)
