@@ -99,3 +99,14 @@ def test_docs_table_is_the_code_table():
     rows = re.findall(r"^\| `([^`]+)` \| `([^`]+)` \| (\S+) \| `([0-9a-f]{64})` \| (\d+) \|$", section, re.MULTILINE)
     documented = {key: (file, url, sha, int(size)) for key, file, url, sha, size in rows}
     assert documented == {key: (w.file, w.url, w.sha256, w.size) for key, w in PUBLISHED_WEIGHTS.items()}
+
+
+def test_files_that_do_not_fit_the_lpips_network_are_refused_in_one_line(tmp_path):
+    network = LPIPSNetwork("alex")
+    torch.save({}, tmp_path / "empty.pth")
+    torch.save({f"features.{k}": v for k, v in network.features.state_dict().items()}, tmp_path / "backbone.pth")
+    torch.save({"lin0.model.1.weight": torch.zeros(1, 64, 1, 1)}, tmp_path / "heads.pth")  # lin1..lin4 missing
+    for backbone, heads, culprit in (("empty", "heads", "empty"), ("backbone", "heads", "heads")):
+        with pytest.raises(ValueError, match=f"{culprit}.pth: does not fit this LPIPS network") as error:
+            network.load_published(tmp_path / f"{backbone}.pth", tmp_path / f"{heads}.pth")
+        assert "\n" not in str(error.value)

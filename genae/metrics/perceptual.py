@@ -61,8 +61,7 @@ class LPIPSNetwork(nn.Module):
         for index, layer in enumerate(self.features):
             x = layer(x)
             if index in self.taps:
-                unit = x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-                outputs.append(unit)
+                outputs.append(x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
         return outputs
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
@@ -71,12 +70,19 @@ class LPIPSNetwork(nn.Module):
 
     def load_published(self, backbone: Path, heads: Path) -> None:
         """torchvision's ``features.*`` tensors and the authors' ``lin<i>.model.1.weight`` heads."""
-        state = torch.load(backbone, map_location="cpu", weights_only=True)
-        kept = {k[len("features."):]: v for k, v in state.items()
-                if k.startswith("features.") and int(k.split(".")[1]) <= self.taps[-1]}
-        self.features.load_state_dict(kept)
-        learned = torch.load(heads, map_location="cpu", weights_only=True)
-        self.heads.load_state_dict({f"{i}.weight": learned[f"lin{i}.model.1.weight"] for i in range(len(self.heads))})
+        for path, load in ((backbone, self._load_backbone), (heads, self._load_heads)):
+            try:
+                load(torch.load(path, map_location="cpu", weights_only=True))
+            except (KeyError, RuntimeError, ValueError) as error:
+                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise ValueError(f"{path}: does not fit this LPIPS network ({first})") from error
+
+    def _load_backbone(self, state: dict[str, Tensor]) -> None:
+        self.features.load_state_dict({k[len("features."):]: v for k, v in state.items()
+                                       if k.startswith("features.") and int(k.split(".")[1]) <= self.taps[-1]})
+
+    def _load_heads(self, state: dict[str, Tensor]) -> None:
+        self.heads.load_state_dict({f"{i}.weight": state[f"lin{i}.model.1.weight"] for i in range(len(self.heads))})
 
 
 class LPIPS:
