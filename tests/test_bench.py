@@ -79,7 +79,7 @@ def _figure(record: dict, name: str) -> dict:
 def test_end_to_end_writes_every_report(toy_folders, tmp_path) -> None:
     out = tmp_path / "results"
     models = ["toy-bench", str(toy_folders["plain"]), "no-such-model"]
-    records = run_bench(models, data=DATA, split="test", n=40, seed=0, out=out, batch_size=16,
+    records = run_bench(models, data=DATA, split="test", metrics="all", n=40, seed=0, out=out, batch_size=16,
                         random_weights=True, progress=False)
     style, plain, missing = records
     assert style["resolved"] == "toy-bench-fashion-mnist-mini-16" and style["status"] == "ok"
@@ -90,7 +90,14 @@ def test_end_to_end_writes_every_report(toy_folders, tmp_path) -> None:
     assert fid["label"] == "FID[fashion-mnist-features]" and fid["n"] == 40 and fid["value"] > 0
     assert fid["settings"]["weights_sha256"] and not fid["settings"]["random_init"]
     assert "Fashion-MNIST" in fid["settings"]["real_set"] or "fashion" in fid["settings"]["real_set"]
-    assert _figure(style, "kid")["std"] is not None
+    kid = _figure(style, "kid")  # 40 vs 40 samples: one subset holds them all, so no spread is claimed
+    assert kid["std"] is None and kid["settings"]["subsets"] == 1
+    for name in ("precision", "recall", "coverage"):
+        assert 0 <= _figure(style, name)["value"] <= 1 and _figure(style, name)["label"].startswith(name)
+    assert _figure(style, "precision")["settings"]["k"] == 3 and _figure(style, "density")["settings"]["k"] == 5
+    inception_score = _figure(style, "is")
+    assert 1 <= inception_score["value"] <= 10 and inception_score["settings"]["splits"] == 10
+    assert _figure(style, "fid_inf")["settings"]["points"] == 15
     assert "RANDOM-BACKBONE" in _figure(style, "lpips")["label"]
     assert -1 <= _figure(style, "ssim")["value"] <= 1 and _figure(style, "psnr")["value"] > 0
     dis = _figure(style, "disentanglement")
@@ -125,15 +132,23 @@ def test_end_to_end_writes_every_report(toy_folders, tmp_path) -> None:
 
 
 def test_feature_cache_is_used_and_can_be_bypassed(toy_folders, tmp_path) -> None:
+    from genae.metrics.reference import load_reference
+
     kwargs = dict(data=DATA, metrics="fid", n=20, batch_size=16, progress=False)
     first = run_bench([str(toy_folders["style"])], **kwargs)
-    cached = list((tmp_path / "home" / "cache" / "bench").glob("features-*.safetensors"))
-    assert len(cached) == 1
+    cached = list((tmp_path / "home" / "cache" / "bench").glob("real-*.npz"))
+    assert len(cached) == 1 and "fashion-mnist-mini-test-16px-1ch-fashion-mnist-features" in cached[0].name
+    stored = load_reference(cached[0])
+    assert stored.meta["extractor"]["extractor"] == "fashion-mnist-features" and stored.meta["split"] == "test"
+    assert "32x32" in stored.meta["preprocessing"] and len(stored.indices) == 20
+    assert _figure(first[0], "fid")["settings"]["real_features_file"] == str(cached[0])
     second = run_bench([str(toy_folders["style"])], **kwargs)
     assert _figure(first[0], "fid")["value"] == _figure(second[0], "fid")["value"]
+    run_bench([str(toy_folders["style"])], **{**kwargs, "n": 30})  # the 10 images not seen yet join the file
+    assert len(load_reference(cached[0]).indices) == 30
     cached[0].unlink()
     run_bench([str(toy_folders["style"])], no_cache=True, **kwargs)
-    assert not list((tmp_path / "home" / "cache" / "bench").glob("features-*.safetensors"))
+    assert not list((tmp_path / "home" / "cache" / "bench").glob("real-*.npz"))
 
 
 def test_errors_for_bad_requests(toy_folders) -> None:
