@@ -195,3 +195,21 @@ def test_reference_file_round_trip_and_errors(tmp_path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         assert not math.isnan(frechet_distance_from_stats(only.stats, loaded.stats).value)
+
+
+def test_logits_from_features_are_the_networks_own_logits() -> None:
+    import copy
+
+    from genae.metrics.extractors import get_extractor
+    from genae.metrics.inception_score import logits_from_features
+
+    pytest.importorskip("torch_fidelity")
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(13)) * 2 - 1
+    inception = get_extractor("inception-v3-compat", random_init=True)
+    both = copy.deepcopy(inception.network)
+    both.features_list = ["2048", "logits_unbiased"]  # torch-fidelity's IS input, from the same forward pass
+    pool, unbiased = both(((images + 1) * 127.5).round().to(torch.uint8))
+    torch.testing.assert_close(logits_from_features(inception, pool).float(), unbiased, rtol=1e-4, atol=1e-4)
+    fashion = get_extractor("fashion-mnist-features")
+    expected = fashion.network(torch.nn.functional.interpolate(images.mean(1, keepdim=True), size=32))
+    torch.testing.assert_close(logits_from_features(fashion, fashion(images)).float(), expected, rtol=1e-4, atol=1e-4)
