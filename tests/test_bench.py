@@ -206,7 +206,7 @@ def test_quick_default_set_and_n_are_chosen_for_the_device(toy_folders) -> None:
     records = run_bench([str(toy_folders["style"])], data=DATA, n=20, batch_size=16, progress=False, meta_out=meta)
     assert [f["metric"] for f in records[0]["figures"] if f["headline"]] == list(QUICK_METRICS)
     assert {"fid", "kid", "mse"} <= set(QUICK_METRICS) and meta["metric_set"] == "quick default"
-    assert default_n("cpu") == 5000 and default_n("cuda") == 10000
+    assert default_n("cpu") == 2048 and default_n("cuda") == 10000
     result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA, "-n", "20",
                                                 "--quiet"])
     assert result.exit_code == 0, result.output

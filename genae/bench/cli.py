@@ -33,7 +33,7 @@ def _crop(value: str | None) -> tuple[int, int, int, int] | str | None:
                    "Others: lpips,ppl,swd,density,coverage,is,fid-inf,mix-fid,disentanglement,cluster-error,"
                    "semisup-error,speed.")
 @click.option("-n", "--n", "n", default=None, type=int,
-              help="Images per set (default: 5000 on a CPU, 10000 on a GPU).")
+              help="Images per set (default: 2048 on a CPU, 10000 on a GPU).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
