@@ -129,6 +129,8 @@ def test_end_to_end_writes_every_report(toy_folders, tmp_path) -> None:
     table = (out / "results.md").read_text()
     assert "FID[fashion-mnist-features]" in table and "| toy-bench-fashion-mnist-mini-16 |" in table
     assert "not comparable with Inception FID" in table and "no-such-model** failed" in table
+    assert "- extractor `fashion-mnist-features`: feature_dim=256, weights_file=fashion_mnist_features" in table
+    assert "compare them only at the same N" in table and "PPL(z, lerp, clamped, no crop; genae)" in table
 
 
 def test_feature_cache_is_used_and_can_be_bypassed(toy_folders, tmp_path) -> None:

@@ -16,6 +16,8 @@ SCHEMA = "genae-bench/1"
 WITH_SPREAD = ("kid", "is")
 #: Settings that go on their own glossary lines rather than into each figure's details.
 _SHARED_SETTINGS = ("real_set", "real_features_file")
+#: A feature extractor's description: one glossary line per extractor instead of one copy per figure.
+_EXTRACTOR_SETTINGS = ("extractor", "feature_dim", "weights_file", "weights_sha256", "random_init", "input_rule")
 CSV_COLUMNS = ("model", "resolved", "metric", "name", "label", "value", "std", "n", "status", "reason", "settings")
 
 
@@ -98,8 +100,8 @@ def _display(record: dict[str, Any]) -> str:
 
 
 def _details(fig: dict[str, Any]) -> str:
-    settings = ", ".join(f"{k}={v}" for k, v in fig["settings"].items()
-                         if v is not None and k not in _SHARED_SETTINGS)
+    shared = _SHARED_SETTINGS + (_EXTRACTOR_SETTINGS if "extractor" in fig["settings"] else ())
+    settings = ", ".join(f"{k}={v}" for k, v in fig["settings"].items() if v is not None and k not in shared)
     return f"N={fig['n']}" + (f", {settings}" if settings else "")
 
 
@@ -122,6 +124,10 @@ def _glossary(meta: dict[str, Any], records: list[dict[str, Any]]) -> str:
     figures = [f for r in records for f in r["figures"] if f["status"] == "ok"]
     real_sets = {f["settings"]["real_set"] for f in figures if "real_set" in f["settings"]}
     lines += [f"- real images: {s}" for s in sorted(real_sets)]
+    extractors = {tuple((k, f["settings"].get(k)) for k in _EXTRACTOR_SETTINGS) for f in figures
+                  if "extractor" in f["settings"]}
+    lines += [f"- extractor `{dict(e)['extractor']}`: " + ", ".join(f"{k}={v}" for k, v in e[1:])
+              for e in sorted(extractors, key=str)]
     caches = {f["settings"]["real_features_file"] for f in figures if f["settings"].get("real_features_file")}
     lines += [f"- real features cached in {c} (usable as `--reference`)" for c in sorted(caches)]
     if any("[fashion-mnist-features" in label for label in seen):
