@@ -325,3 +325,12 @@ def test_reference_file_replaces_the_real_split(toy_folders, tmp_path) -> None:
     result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA, "--metrics",
                                                 "fid", "-n", "20", "--quiet", "--reference", str(wrong)])
     assert result.exit_code == 2 and "computed with extractor 'inception-v3-compat'" in result.output
+
+
+def test_every_metric_shows_progress_including_disentanglement(toy_folders, capsys) -> None:
+    run_bench([str(toy_folders["style"])], data=DATA, metrics="disentanglement,precision,density,mse", n=16,
+              batch_size=8, progress=True)
+    err = capsys.readouterr().err
+    for text in ("factor classifier (trained once, then cached)", "disentanglement pairs",
+                 "precision/recall", "density/coverage", "disentanglement]", "mse]"):
+        assert text in err, text
