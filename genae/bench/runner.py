@@ -1,9 +1,10 @@
 """``run_bench``: every requested metric for every model on one dataset split, with full provenance.
 
 Per model, images are generated once (prior samples, reconstructions of the held-out split) and shared
-by the metrics that need them. Real-data features are cached on disk, keyed by the dataset's content
-hash, the chosen images and the extractor's weights. A model that fails is recorded as failed and the
-run goes on; results are written after every model, so an interrupted run keeps what it finished.
+by the metrics that need them. Real-data features are cached on disk, one file per dataset content hash,
+split and extractor weights holding every image extracted so far (a stored reference, see
+``genae.metrics.reference``), or taken from a ``reference`` file. A model that fails is recorded as failed
+and the run goes on; results are written after every model, so an interrupted run keeps what it finished.
 """
 
 from __future__ import annotations
@@ -433,13 +434,14 @@ class _ModelRun:
         return self._pixel_metric("ssim", ssim, "SSIM", data_range=DATA_RANGE, window="11x11 Gaussian, sigma 1.5")
 
     def mix_fid(self) -> list[dict[str, Any]]:
-        from genae.metrics.frechet import frechet_distance
+        from genae.metrics.frechet import FeatureStats, frechet_distance_from_stats
         from genae.metrics.mixing import mixed_samples
 
         self._require_styles()
         batches = self.ctx.bar(mixed_samples(self.model, self.n, self.s.batch_size, seed=self.s.seed), "mixing")
         features = self.ctx.extractor.extract(b.cpu() for b in batches)
-        score = frechet_distance(self.ctx.real_features(*self._shape()), features)
+        score = frechet_distance_from_stats(self.ctx.real_stats(*self._shape()),
+                                            FeatureStats.from_features(features, "mixed sample features"))
         return [figure("mix-fid", "mix-fid", f"FID-mix[{self.ctx.extractor.label}]", score.value, n=score.n_b,
                        n_real=score.n_a, crossover="uniform slot in 1..S-1", **self._extractor_settings())]
 
