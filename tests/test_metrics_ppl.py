@@ -128,3 +128,38 @@ def test_stylegan_variant_slerps_a_gaussian_prior_at_its_typical_norm() -> None:
 
 def test_face_crop_is_stylegans_window() -> None:
     assert face_crop(256) == (96, 64, 128, 128)  # rows 96:224, columns 64:192, as c*3:c*7, c*2:c*6 with c = 32
+
+
+class _DoublingMappedPrior(GaussianPrior):
+    """A StyleGAN2-like prior: z ~ N(0, I) through a mapping (here w = 2 z); samples are w."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.calls = {"mapping": 0}
+
+    def draw_z(self, n: int, generator=None, device=None) -> Tensor:
+        return super().sample(n, generator=generator, device=device)
+
+    def mapping(self, z: Tensor) -> Tensor:
+        self.calls["mapping"] += 1
+        return 2 * z
+
+    def sample(self, n: int, generator=None, device=None) -> Tensor:
+        return self.mapping(self.draw_z(n, generator, device))
+
+
+def test_mapped_prior_moves_z_before_the_mapping_and_w_after_it() -> None:
+    from genae.metrics.ppl import has_w_space
+
+    model = LinearModel(LinearConfig(latent_dim=4))
+    plain = perceptual_path_length(model, 2000, squared_distance, batch_size=500, seed=0)["ppl"]
+    assert not has_w_space(model)
+    model.prior = _DoublingMappedPrior(4)
+    assert has_w_space(model)
+    in_z = perceptual_path_length(model, 2000, squared_distance, batch_size=500, seed=0, space="z")
+    assert model.prior.calls["mapping"] == 2 * 4  # both path points of each of the 4 batches are mapped
+    assert in_z["ppl"] == pytest.approx(4 * plain, rel=1e-6)  # the same z draws, mapped: distances x 2^2
+    before = model.prior.calls["mapping"]
+    in_w = perceptual_path_length(model, 2000, squared_distance, batch_size=500, seed=0, space="w")
+    assert model.prior.calls["mapping"] - before == 2 * 4  # only the endpoints' sampling maps
+    assert in_w["ppl"] == pytest.approx(in_z["ppl"], rel=1e-6)  # a linear mapping: lerp commutes with it

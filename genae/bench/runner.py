@@ -376,13 +376,13 @@ class _ModelRun:
                        **metric.info())]
 
     def ppl(self) -> list[dict[str, Any]]:
-        from genae.metrics.ppl import EPSILON, interpolation_rule, perceptual_path_length
+        from genae.metrics.ppl import EPSILON, has_w_space, interpolation_rule, perceptual_path_length
 
         space, variant = self.s.ppl_space, self.s.ppl_variant
         if space == "styles" and not self.model.is_style_based:
             raise NotApplicable("PPL in styles space needs a style-based decoder")
-        if space == "w" and not hasattr(self.model, "w_space"):
-            raise NotApplicable("PPL in w space needs a model with a w space (e.g. LIA)")
+        if space == "w" and not has_w_space(self.model):
+            raise NotApplicable("PPL in w space needs a model with a w space (LIA, StyleGAN2)")
         metric = self.ctx.lpips("vgg")
         n = min(self.n, self.s.ppl_n or self.n)
         crop = self._crop()

@@ -7,7 +7,8 @@ percentiles are discarded before averaging, as in the StyleGAN code.
 
 ``space="z"`` moves one latent that drives every style slot. ``space="styles"`` (style decoders only) gives
 every slot its own endpoints and moves all slots together, measuring smoothness in the per-slot latent
-space that style mixing uses. ``space="w"`` (models with a ``w_space()``, e.g. LIA) moves w = φ⁻¹(z).
+space that style mixing uses. ``space="w"`` moves w: LIA's w = φ⁻¹(z) (its ``w_space()``) or the output of
+a mapped prior (StyleGAN2's mapping network, whose ``z`` space is then the mapping's input).
 
 Two variants: ``"genae"`` (the default above: the path follows the prior, decoder outputs clamped to
 [-1, 1] before LPIPS) and ``"stylegan"`` (StyleGAN's definition: slerp in z whatever the prior, lerp in w,
@@ -38,6 +39,15 @@ def face_crop(resolution: int) -> Crop:
     """StyleGAN's PPL crop of an aligned face: rows 3/8..7/8, columns 2/8..6/8 of the image."""
     c = resolution // 8
     return (3 * c, 2 * c, 4 * c, 4 * c)
+
+
+def _is_mapped(prior: Any) -> bool:
+    return hasattr(prior, "draw_z") and hasattr(prior, "mapping")
+
+
+def has_w_space(model: Any) -> bool:
+    """Whether PPL can move in w: a ``w_space()`` view (LIA) or a mapped prior whose samples are w (StyleGAN2)."""
+    return hasattr(model, "w_space") or _is_mapped(model.prior)
 
 
 def interpolation_rule(model: Any, space: str, variant: str) -> str:
@@ -83,10 +93,14 @@ def path_lengths(
         raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
     if space == "styles" and not model.is_style_based:
         raise TypeError("space='styles' needs a style-based decoder; this model has none (use space='z')")
-    if space == "w":
-        if not hasattr(model, "w_space"):
-            raise TypeError(f"space='w' needs a model with a w space (w_space()); {type(model).__name__} has none")
+    if space == "w" and not has_w_space(model):
+        raise TypeError(f"space='w' needs a model with a w space (w_space() or a mapped prior); "
+                        f"{type(model).__name__} has none")
+    if space == "w" and hasattr(model, "w_space"):
         model = model.w_space()
+    # A mapped prior (StyleGAN2: z -> mapping -> w) draws its latents in w; "z" then means before the mapping.
+    mapped = _is_mapped(model.prior) and space != "w"
+    draw = model.prior.draw_z if mapped else model.prior.sample
     if not epsilon > 0:
         raise ValueError(f"epsilon: expected a positive number, got {epsilon}")
     if interpolation_rule(model, space, variant) == "lerp":
@@ -105,12 +119,14 @@ def path_lengths(
     done = 0
     while done < n:
         size = min(batch_size, n - done)
-        z1 = [model.prior.sample(size, generator=generator, device=device) for _ in range(slots)]
-        z2 = [model.prior.sample(size, generator=generator, device=device) for _ in range(slots)]
+        z1 = [draw(size, generator=generator, device=device) for _ in range(slots)]
+        z2 = [draw(size, generator=generator, device=device) for _ in range(slots)]
         t = torch.rand(size, generator=generator).to(device, z1[0].dtype)
         images = []
         for step in (t, t + epsilon):
             latents = [interpolate(a, b, step) for a, b in zip(z1, z2)]
+            if mapped:
+                latents = [model.prior.mapping(z) for z in latents]
             out = model.decoder.forward_styles(latents) if space == "styles" else model.decoder(latents[0])
             if variant == "genae":
                 out = out.clamp(-1, 1)
