@@ -23,7 +23,7 @@ from torch import Tensor
 
 from genae.metrics.frechet import _check_features
 
-BLOCK = 1024
+BLOCK = 512
 Progress = Callable[[int], None] | None
 
 
