@@ -14,7 +14,7 @@ import json
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -105,8 +105,9 @@ class _Settings:
         self.__dict__.update(values)
 
 
-def _batches(images: Tensor, batch_size: int) -> Iterator[Tensor]:
-    yield from images.split(batch_size)
+def _batches(images: Tensor, batch_size: int) -> tuple[Tensor, ...]:
+    """Consecutive batches, as a sized tuple so progress bars know their total."""
+    return images.split(batch_size)
 
 
 class _RunContext:
