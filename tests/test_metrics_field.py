@@ -197,19 +197,27 @@ def test_reference_file_round_trip_and_errors(tmp_path) -> None:
         assert not math.isnan(frechet_distance_from_stats(only.stats, loaded.stats).value)
 
 
-def test_logits_from_features_are_the_networks_own_logits() -> None:
-    import copy
-
+def test_logits_from_features_are_the_networks_own_logits(tmp_path) -> None:
+    from genae.metrics._files import PUBLISHED_WEIGHTS
     from genae.metrics.extractors import get_extractor
+    from genae.metrics.inception import FIDInceptionV3
     from genae.metrics.inception_score import logits_from_features
 
-    pytest.importorskip("torch_fidelity")
-    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(13)) * 2 - 1
-    inception = get_extractor("inception-v3-compat", random_init=True)
-    both = copy.deepcopy(inception.network)
-    both.features_list = ["2048", "logits_unbiased"]  # torch-fidelity's IS input, from the same forward pass
-    pool, unbiased = both(((images + 1) * 127.5).round().to(torch.uint8))
-    torch.testing.assert_close(logits_from_features(inception, pool).float(), unbiased, rtol=1e-4, atol=1e-4)
+    fidelity = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+    torch.manual_seed(13)
+    file = tmp_path / PUBLISHED_WEIGHTS["inception-v3-compat"].file
+    torch.save(FIDInceptionV3().state_dict() | {"fc.weight": torch.randn(1008, 2048) / 40,
+                                                 "fc.bias": torch.randn(1008)}, file)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    inception = get_extractor("inception-v3-compat", weights_dir=tmp_path)
+    reference = fidelity.FeatureExtractorInceptionV3("inception-v3-compat", ["logits_unbiased"],
+                                                     feature_extractor_weights_path=str(file))
+    with torch.no_grad():
+        unbiased = reference(((images + 1) * 127.5).round().to(torch.uint8))[0]
+    ours = logits_from_features(inception, inception(images))
+    torch.testing.assert_close(ours.float(), unbiased, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="RANDOM-INIT extractor has none"):
+        logits_from_features(get_extractor("inception-v3-compat", random_init=True), inception(images))
     fashion = get_extractor("fashion-mnist-features")
-    expected = fashion.network(torch.nn.functional.interpolate(images.mean(1, keepdim=True), size=32))
+    expected = fashion.network(images.mean(1, keepdim=True))  # 32 px grey: the network's own input
     torch.testing.assert_close(logits_from_features(fashion, fashion(images)).float(), expected, rtol=1e-4, atol=1e-4)

@@ -351,6 +351,8 @@ class _ModelRun:
     def inception_score(self) -> list[dict[str, Any]]:
         from genae.metrics.inception_score import SPLITS, inception_score, logits_from_features
 
+        if self.ctx.extractor.random_init and not self.ctx.extractor.shipped_weights:
+            raise NotApplicable("the Inception Score needs the published Inception weights' classifier")
         result = inception_score(logits_from_features(self.ctx.extractor, self.sample_features), SPLITS)
         return [figure("is", "is", f"IS[{self.ctx.extractor.label}]", result["mean"], n=result["n"],
                        std=result["std"], splits=SPLITS, generated="prior samples",

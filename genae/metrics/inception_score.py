@@ -2,7 +2,8 @@
 
 Class probabilities come from the FID extractor's own classifier head applied to the features the bench
 already has: for ``inception-v3-compat`` the 1008-way logits *without* the bias, as in the original
-OpenAI code and torch-fidelity's ``logits_unbiased``; for ``fashion-mnist-features`` the 10-way head of
+OpenAI code and torch-fidelity's ``logits_unbiased`` (the classifier ``fc.weight`` is read from the same
+published weights file the extractor loaded; FID's network itself does not keep it); for ``fashion-mnist-features`` the 10-way head of
 genae's Fashion-MNIST classifier (a *domain* score, like the "MNIST IS" of the literature). The splits are
 consecutive chunks of the samples in their given order; the ± is the population standard deviation over
 the splits (``np.std``, as in the original code).
@@ -10,6 +11,8 @@ the splits (``np.std``, as in the original code).
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,10 +24,21 @@ from genae.metrics.frechet import _check_features
 SPLITS = 10
 
 
+@functools.lru_cache(maxsize=2)
+def _inception_classifier(path: Path) -> Tensor:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "fc.weight" not in state:
+        raise ValueError(f"{path}: holds no 1008-way classifier ('fc.weight'), which the Inception Score needs")
+    return state["fc.weight"]
+
+
 def logits_from_features(extractor: Any, features: Tensor) -> Tensor:
     """Class logits ``(N, classes)`` (float64) of an extractor's ``(N, dim)`` features, via its classifier head."""
     if extractor.name == "inception-v3-compat":
-        weight, bias = extractor.network.fc.weight, None
+        if extractor.weights_path is None:
+            raise ValueError("the Inception Score needs the published Inception weights' classifier; "
+                             "a RANDOM-INIT extractor has none")
+        weight, bias = _inception_classifier(Path(extractor.weights_path)), None
     elif extractor.name == "fashion-mnist-features":
         weight, bias = extractor.network.head.weight, extractor.network.head.bias
     else:
