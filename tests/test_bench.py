@@ -79,7 +79,7 @@ def _figure(record: dict, name: str) -> dict:
 def test_end_to_end_writes_every_report(toy_folders, tmp_path) -> None:
     out = tmp_path / "results"
     models = ["toy-bench", str(toy_folders["plain"]), "no-such-model"]
-    records = run_bench(models, data=DATA, split="test", n=40, seed=0, out=out, batch_size=16,
+    records = run_bench(models, data=DATA, split="test", metrics="all", n=40, seed=0, out=out, batch_size=16,
                         random_weights=True, progress=False)
     style, plain, missing = records
     assert style["resolved"] == "toy-bench-fashion-mnist-mini-16" and style["status"] == "ok"
@@ -90,7 +90,14 @@ def test_end_to_end_writes_every_report(toy_folders, tmp_path) -> None:
     assert fid["label"] == "FID[fashion-mnist-features]" and fid["n"] == 40 and fid["value"] > 0
     assert fid["settings"]["weights_sha256"] and not fid["settings"]["random_init"]
     assert "Fashion-MNIST" in fid["settings"]["real_set"] or "fashion" in fid["settings"]["real_set"]
-    assert _figure(style, "kid")["std"] is not None
+    kid = _figure(style, "kid")  # 40 vs 40 samples: one subset holds them all, so no spread is claimed
+    assert kid["std"] is None and kid["settings"]["subsets"] == 1
+    for name in ("precision", "recall", "coverage"):
+        assert 0 <= _figure(style, name)["value"] <= 1 and _figure(style, name)["label"].startswith(name)
+    assert _figure(style, "precision")["settings"]["k"] == 3 and _figure(style, "density")["settings"]["k"] == 5
+    inception_score = _figure(style, "is")
+    assert 1 <= inception_score["value"] <= 10 and inception_score["settings"]["splits"] == 10
+    assert _figure(style, "fid_inf")["settings"]["points"] == 15
     assert "RANDOM-BACKBONE" in _figure(style, "lpips")["label"]
     assert -1 <= _figure(style, "ssim")["value"] <= 1 and _figure(style, "psnr")["value"] > 0
     dis = _figure(style, "disentanglement")
@@ -122,18 +129,28 @@ def test_end_to_end_writes_every_report(toy_folders, tmp_path) -> None:
     table = (out / "results.md").read_text()
     assert "FID[fashion-mnist-features]" in table and "| toy-bench-fashion-mnist-mini-16 |" in table
     assert "not comparable with Inception FID" in table and "no-such-model** failed" in table
+    assert "- extractor `fashion-mnist-features`: feature_dim=256, weights_file=fashion_mnist_features" in table
+    assert "compare them only at the same N" in table and "PPL(z, lerp, clamped, no crop; genae)" in table
 
 
 def test_feature_cache_is_used_and_can_be_bypassed(toy_folders, tmp_path) -> None:
+    from genae.metrics.reference import load_reference
+
     kwargs = dict(data=DATA, metrics="fid", n=20, batch_size=16, progress=False)
     first = run_bench([str(toy_folders["style"])], **kwargs)
-    cached = list((tmp_path / "home" / "cache" / "bench").glob("features-*.safetensors"))
-    assert len(cached) == 1
+    cached = list((tmp_path / "home" / "cache" / "bench").glob("real-*.npz"))
+    assert len(cached) == 1 and "fashion-mnist-mini-test-16px-1ch-fashion-mnist-features" in cached[0].name
+    stored = load_reference(cached[0])
+    assert stored.meta["extractor"]["extractor"] == "fashion-mnist-features" and stored.meta["split"] == "test"
+    assert "32x32" in stored.meta["preprocessing"] and len(stored.indices) == 20
+    assert _figure(first[0], "fid")["settings"]["real_features_file"] == str(cached[0])
     second = run_bench([str(toy_folders["style"])], **kwargs)
     assert _figure(first[0], "fid")["value"] == _figure(second[0], "fid")["value"]
+    run_bench([str(toy_folders["style"])], **{**kwargs, "n": 30})  # the 10 images not seen yet join the file
+    assert len(load_reference(cached[0]).indices) == 30
     cached[0].unlink()
     run_bench([str(toy_folders["style"])], no_cache=True, **kwargs)
-    assert not list((tmp_path / "home" / "cache" / "bench").glob("features-*.safetensors"))
+    assert not list((tmp_path / "home" / "cache" / "bench").glob("real-*.npz"))
 
 
 def test_errors_for_bad_requests(toy_folders) -> None:
@@ -182,3 +199,138 @@ def test_cli_prints_the_table_and_fails_on_failed_models(toy_folders, tmp_path) 
     failing = runner.invoke(bench_command, ["--models", "nothing-here", "--data", DATA, "--metrics", "mse",
                                             "-n", "4", "--quiet"])
     assert failing.exit_code == 1
+
+
+def test_quick_default_set_and_n_are_chosen_for_the_device(toy_folders) -> None:
+    from genae.bench.runner import QUICK_METRICS, default_n
+
+    meta: dict = {}
+    records = run_bench([str(toy_folders["style"])], data=DATA, n=20, batch_size=16, progress=False, meta_out=meta)
+    assert [f["metric"] for f in records[0]["figures"] if f["headline"]] == list(QUICK_METRICS)
+    assert {"fid", "kid", "mse"} <= set(QUICK_METRICS) and meta["metric_set"] == "quick default"
+    assert default_n("cpu") == 2048 and default_n("cuda") == 10000
+    result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA, "-n", "20",
+                                                "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "the quick default set; `--metrics all` computes every metric" in result.output
+
+
+def test_output_folders_never_leave_out(tmp_path) -> None:
+    from genae.bench.runner import output_folders
+
+    names = ["..", ".", "/abs/model", "hf-hub:org/repo", "a/b", "a_b", "A_B", "../../etc"]
+    folders = output_folders(tmp_path / "out", names)
+    assert all(f.parent == tmp_path / "out" and f.name not in (".", "..") for f in folders)
+    assert len({f.name.lower() for f in folders}) == len(names)
+    assert [f.name for f in folders[:6]] == ["model", "model-2", "abs_model", "hf-hub_org_repo", "a_b", "a_b-2"]
+
+
+def test_a_model_named_dotdot_writes_inside_out(toy_folders, tmp_path) -> None:
+    import shutil
+
+    shutil.copytree(toy_folders["style"], tmp_path / "model")
+    (tmp_path / "model" / "inside").mkdir()
+    out = tmp_path / "work" / "out"
+    out.parent.mkdir()
+    (out.parent / "samples.png").write_bytes(b"keep")  # where OUT/.. would have put the grid
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path / "model" / "inside")  # `..` is the model folder
+        records = run_bench([".."], data=DATA, metrics="mse", n=10, out=out, progress=False)
+    assert records[0]["status"] == "ok"
+    assert Path(records[0]["images"]["samples"]) == out / "model" / "samples.png"
+    assert (out.parent / "samples.png").read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--ppl-n", "-3"], "ppl_n: expected an int >= 2, got -3"),
+    (["--seed", "-1"], "seed: expected an int >= 0, got -1"),
+    (["--batch-size", "0"], "batch_size: expected an int >= 1, got 0"),
+    (["-n", "-5"], "too few samples"),
+    (["--crop", "0,0,0,4"], "--crop"),
+])
+def test_numeric_options_are_usage_errors_before_work(toy_folders, tmp_path, option, message) -> None:
+    result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA,
+                                                "--metrics", "ppl", "--quiet", "--out", str(tmp_path / "o"), *option])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_failing_metric_fails_the_command_unless_allowed(toy_folders, monkeypatch) -> None:
+    from genae.bench import runner
+
+    def broken(self):
+        raise RuntimeError("kaputt")
+
+    monkeypatch.setattr(runner._ModelRun, "ssim", broken)
+    args = ["--models", str(toy_folders["style"]), "--data", DATA, "--metrics", "mse,ssim", "-n", "8", "--quiet"]
+    failing = CliRunner().invoke(bench_command, args)
+    assert failing.exit_code == 1 and "ssim: RuntimeError: kaputt" in failing.output
+    assert "--allow-failed-metrics" in failing.output
+    allowed = CliRunner().invoke(bench_command, [*args, "--allow-failed-metrics"])
+    assert allowed.exit_code == 0 and "ssim: RuntimeError: kaputt" in allowed.output
+
+
+def test_interrupt_without_out_does_not_claim_a_save(toy_folders, monkeypatch) -> None:
+    from genae.bench import runner
+
+    def interrupt(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner._ModelRun, "mse", interrupt)
+    result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA,
+                                                "--metrics", "mse", "-n", "8", "--quiet"])
+    assert result.exit_code == 130
+    assert "nothing was saved (no --out given)" in result.output and "are saved" not in result.output
+
+
+def test_markdown_shows_each_models_own_settings_and_resolved_names() -> None:
+    from genae.bench.figures import figure, unavailable
+    from genae.bench.report import markdown
+
+    meta = {"data": "d", "split": "test", "n": 10, "seed": 0, "device": "cpu", "genae_version": "x",
+            "metrics": ["semisup-error", "ppl"]}
+    records = [
+        {"model": "iae", "resolved": "iae-fashion-mnist-32", "status": "ok",
+         "figures": [figure("semisup-error", "semisup_error", "semi-sup. error", 0.3, n=10, method="probe",
+                            label_seed=11), unavailable("ppl", "n/a", "no")]},
+        {"model": "iae-semisup", "resolved": "iae-semisup-fashion-mnist-32", "status": "ok",
+         "figures": [figure("semisup-error", "semisup_error", "semi-sup. error", 0.2, n=10,
+                            method="own prediction", label_seed=0)]},
+    ]
+    text = markdown(meta, records)
+    assert "iae-fashion-mnist-32: N=10, method=probe, label_seed=11" in text
+    assert "iae-semisup-fashion-mnist-32: N=10, method=own prediction, label_seed=0" in text
+    assert "- iae-fashion-mnist-32: ppl n/a: no" in text and "- iae: ppl" not in text
+
+
+def test_reference_file_replaces_the_real_split(toy_folders, tmp_path) -> None:
+    from genae.metrics.reference import save_reference
+
+    kwargs = dict(data=DATA, metrics="fid,kid,precision,coverage", n=20, batch_size=16, progress=False)
+    run_bench([str(toy_folders["style"])], **kwargs)
+    cached = next((tmp_path / "home" / "cache" / "bench").glob("real-*.npz"))
+    direct = run_bench([str(toy_folders["style"])], **kwargs)[0]
+    via_reference = run_bench([str(toy_folders["style"])], reference=cached, **kwargs)[0]
+    assert _figure(via_reference, "fid")["value"] == pytest.approx(_figure(direct, "fid")["value"], rel=1e-9)
+    assert "reference" in _figure(via_reference, "fid")["settings"]["real_set"]
+    assert _figure(via_reference, "fid")["settings"]["reference_sha256"]
+    np_stats = tmp_path / "stats.npz"
+    import numpy as np
+
+    np.savez(np_stats, mu=np.zeros(256), sigma=np.eye(256), n=np.array(500))
+    only = run_bench([str(toy_folders["style"])], reference=np_stats, **kwargs)[0]
+    assert _figure(only, "fid")["status"] == "ok" and _figure(only, "kid")["status"] == "n/a"
+    wrong = save_reference(tmp_path / "wrong.npz", torch.randn(30, 256),
+                           {"extractor": {"extractor": "inception-v3-compat", "weights_sha256": "ab"}})
+    result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA, "--metrics",
+                                                "fid", "-n", "20", "--quiet", "--reference", str(wrong)])
+    assert result.exit_code == 2 and "computed with extractor 'inception-v3-compat'" in result.output
+
+
+def test_every_metric_shows_progress_including_disentanglement(toy_folders, capsys) -> None:
+    run_bench([str(toy_folders["style"])], data=DATA, metrics="disentanglement,precision,density,mse", n=16,
+              batch_size=8, progress=True)
+    err = capsys.readouterr().err
+    for text in ("factor classifier (trained once, then cached)", "disentanglement pairs",
+                 "precision/recall", "density/coverage", "disentanglement]", "mse]"):
+        assert text in err, text

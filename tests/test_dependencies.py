@@ -30,7 +30,7 @@ FEATURES: dict[str, tuple[str, list[str] | None]] = {
     "timm": ("extra [timm]: the backbone of stylegan2's inversion encoder", ["genae_plugins/stylegan/encoder.py"]),
 }
 #: Development-only requirements: tests and linting, never imported by the package.
-DEV_ONLY = {"pytest", "pytest-timeout", "ruff", "scikit-learn", "torch-fidelity", "lpips", "scipy"}
+DEV_ONLY = {"pytest", "pytest-timeout", "ruff", "scikit-learn", "torch-fidelity", "lpips", "scipy", "prdc", "mpmath"}
 
 
 def _name(requirement: str) -> str:

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from genae.config import ModelConfig
 from genae.interfaces import Decoder, Encoder, GenerativeAutoencoder
-from genae.metrics.ppl import perceptual_path_length, trimmed_mean
+from genae.metrics.ppl import face_crop, interpolation_rule, perceptual_path_length, trimmed_mean
 from genae.priors import GaussianPrior, SpherePrior
 
 SCALE = 0.01  # keeps decoded values inside [-1, 1], so decode's clamp leaves the generator linear
@@ -93,7 +93,11 @@ def test_ppl_is_seeded_and_checks_inputs() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         perceptual_path_length(model, 1, squared_distance)
     with pytest.raises(ValueError, match="space"):
+        perceptual_path_length(model, 10, squared_distance, space="x")
+    with pytest.raises(TypeError, match="w space"):
         perceptual_path_length(model, 10, squared_distance, space="w")
+    with pytest.raises(ValueError, match="variant"):
+        perceptual_path_length(model, 10, squared_distance, variant="nvidia")
     with pytest.raises(TypeError, match="style-based"):
         perceptual_path_length(model, 10, squared_distance, space="styles")
 
@@ -110,3 +114,52 @@ def test_ppl_styles_space_on_a_style_decoder() -> None:
     z_space = perceptual_path_length(model, 64, pixel_distance, space="z", seed=0)
     styles = perceptual_path_length(model, 64, pixel_distance, space="styles", crop=(0, 0, 4, 4), seed=0)
     assert z_space["ppl"] > 0 and styles["ppl"] > 0 and z_space["ppl"] != styles["ppl"]
+
+
+def test_stylegan_variant_slerps_a_gaussian_prior_at_its_typical_norm() -> None:
+    # d = 2: the angle between two Gaussian draws is U(0, pi); StyleGAN's slerp keeps the arc, rescaled to
+    # norm sqrt(2), so each value is 2 * omega^2 (genae's default would lerp: a different number).
+    model = LinearModel(LinearConfig(latent_dim=2))
+    assert interpolation_rule(model, "z", "stylegan") == "slerp" and interpolation_rule(model, "z", "genae") == "lerp"
+    result = perceptual_path_length(model, 20000, squared_distance, batch_size=5000, seed=1, variant="stylegan")
+    a, b = 0.01 * math.pi, 0.99 * math.pi
+    assert result["ppl"] == pytest.approx(2 * (b**3 - a**3) / 3 / (b - a), rel=0.03)
+
+
+def test_face_crop_is_stylegans_window() -> None:
+    assert face_crop(256) == (96, 64, 128, 128)  # rows 96:224, columns 64:192, as c*3:c*7, c*2:c*6 with c = 32
+
+
+class _DoublingMappedPrior(GaussianPrior):
+    """A StyleGAN2-like prior: z ~ N(0, I) through a mapping (here w = 2 z); samples are w."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.calls = {"mapping": 0}
+
+    def draw_z(self, n: int, generator=None, device=None) -> Tensor:
+        return super().sample(n, generator=generator, device=device)
+
+    def mapping(self, z: Tensor) -> Tensor:
+        self.calls["mapping"] += 1
+        return 2 * z
+
+    def sample(self, n: int, generator=None, device=None) -> Tensor:
+        return self.mapping(self.draw_z(n, generator, device))
+
+
+def test_mapped_prior_moves_z_before_the_mapping_and_w_after_it() -> None:
+    from genae.metrics.ppl import has_w_space
+
+    model = LinearModel(LinearConfig(latent_dim=4))
+    plain = perceptual_path_length(model, 2000, squared_distance, batch_size=500, seed=0)["ppl"]
+    assert not has_w_space(model)
+    model.prior = _DoublingMappedPrior(4)
+    assert has_w_space(model)
+    in_z = perceptual_path_length(model, 2000, squared_distance, batch_size=500, seed=0, space="z")
+    assert model.prior.calls["mapping"] == 2 * 4  # both path points of each of the 4 batches are mapped
+    assert in_z["ppl"] == pytest.approx(4 * plain, rel=1e-6)  # the same z draws, mapped: distances x 2^2
+    before = model.prior.calls["mapping"]
+    in_w = perceptual_path_length(model, 2000, squared_distance, batch_size=500, seed=0, space="w")
+    assert model.prior.calls["mapping"] - before == 2 * 4  # only the endpoints' sampling maps
+    assert in_w["ppl"] == pytest.approx(in_z["ppl"], rel=1e-6)  # a linear mapping: lerp commutes with it

@@ -121,10 +121,12 @@ def _train(
 
 def load_or_train_classifier(
     open_scales: Callable[[str], Any], cache_dir: Path | None, seed: int = 0, device: torch.device | str = "cpu",
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[FactorClassifier, dict[str, Any]]:
     """The factor classifier for one (resolution, channels) of the scales data, cached by content hash.
 
     Returns it with its card: per-factor accuracy on the real test split (the ceiling of the score).
+    ``progress`` is called once per training step (``CLASSIFIER_STEPS`` in all) when it has to be trained.
     """
     from safetensors.torch import load_file, save_file
 
@@ -138,7 +140,8 @@ def load_or_train_classifier(
         classifier = FactorClassifier(train_set.channels, dict(train_set.factor_sizes)).to(device)
         classifier.load_state_dict(load_file(str(weights), device=str(device)))
         return classifier.eval(), json.loads(card_path.read_text())
-    classifier = train_factor_classifier(train_set, steps=CLASSIFIER_STEPS, seed=seed, device=device)
+    classifier = train_factor_classifier(train_set, steps=CLASSIFIER_STEPS, seed=seed, device=device,
+                                         progress=progress)
     index = torch.arange(len(test_set))
     correct = factor_accuracy(classifier, test_set.render(index), test_set.all_factors())
     card = {
@@ -165,8 +168,11 @@ def scale_disentanglement(
     coarse_range: StyleRange = "coarse",
     batch_size: int = 64,
     seed: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """How often a coarse(A) x fine(B) mix keeps A's coarse and B's fine factors, per factor and overall.
+
+    ``progress`` (if given) is called with the number of pairs done after every batch.
 
     ``score`` is the mean of the per-factor accuracies; ``all_factors`` the fraction of mixes where every
     factor is right. ``reconstruction`` gives the same per-factor figures for plain reconstructions of A,
@@ -196,6 +202,8 @@ def scale_disentanglement(
         own = {name: factors[name][a] for name in factors}
         for name, correct in factor_accuracy(classifier, model.decode(z_a), own).items():
             recon_hits[name].append(correct)
+        if progress is not None:
+            progress(len(a))
     per_factor = {name: torch.cat(v) for name, v in hits.items()}
     accuracy = {name: float(v.float().mean()) for name, v in per_factor.items()}
     every = torch.stack(list(per_factor.values())).all(0)
