@@ -19,16 +19,14 @@ SHARED = REPO.parent / "shared"
 
 @pytest.fixture(scope="session")
 def toy_name() -> str:
-    """Name of the toy architecture (``genae.testing.toy``) in the global registry."""
-    from genae.registry import REGISTRY, ModelSpec
+    """Name of the toy architecture (``genae.testing.toy``) in the global registry.
 
-    REGISTRY.discover()
-    if "toy" not in REGISTRY.models:
-        REGISTRY.add_model(
-            ModelSpec("toy", "genae.testing.toy:ToyAutoencoder", plugin="tests",
-                      recipe="genae.testing.toy_recipe:ToyRecipe")
-        )
-    return "toy"
+    Registered the way ``register_toy`` does it (as a run-time ``user`` model), so tests that call
+    ``register_toy`` themselves and tests that use this fixture see one and the same registration.
+    """
+    from genae.testing.toy_recipe import register_toy
+
+    return register_toy("toy")
 
 
 class FileServer:

@@ -34,7 +34,7 @@ def test_list_shows_table(runner, toy_name):
     assert result.exit_code == 0, result.output
     header, _, row = result.output.splitlines()[:3]
     assert header.split() == ["name", "plugin", "pretrained", "tags", "description"]
-    assert row.split()[:2] == ["toy", "tests"]
+    assert row.split()[:2] == ["toy", "user"]
 
 
 def test_help_and_list_import_no_torch():

@@ -19,7 +19,7 @@ def test_save_load_round_trip_is_bit_exact(toy_name, tmp_path):
     model.card = {"dataset": "fashion-mnist", "metrics": {"mse": 0.01}}
     model.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["architecture"] == "toy" and config["plugin"] == "tests"
+    assert config["architecture"] == "toy" and config["plugin"] == "user"
     assert config["genae_version"] == genae.__version__
     assert set(config["config"]) == {"resolution", "channels_in", "latent_dim", "width"}
     card = (tmp_path / "README.md").read_text()

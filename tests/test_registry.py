@@ -13,7 +13,7 @@ from genae.registry import ModelSpec, PretrainedSpec, Registry, RegistryError
 def test_create_applies_overrides_and_stamps_names(toy_name):
     model = genae.create(toy_name, width=8, latent_dim=4)
     assert model.config.width == 8 and model.latent_dim == 4
-    assert model.architecture == "toy" and model.plugin == "tests"
+    assert model.architecture == "toy" and model.plugin == "user"
 
 
 def test_unknown_override_is_an_error(toy_name):
