@@ -56,9 +56,9 @@ def test_flow_is_one_module_shared_by_encoder_and_decoder(mini: Any) -> None:
     torch.testing.assert_close(model.flow.inverse(model.flow(w)), w, atol=1e-5, rtol=0)
 
 
-def test_w_space_view_shares_modules_and_has_the_exact_flow_density() -> None:
+def test_style_space_view_shares_modules_and_has_the_exact_flow_density() -> None:
     model = tiny().eval()
-    view = model.w_space()
+    view = model.style_space()
     assert view.decoder is model.decoder.synthesis
     assert {id(p) for p in view.parameters()} <= {id(p) for p in model.parameters()}
     w = view.prior.sample(5, generator=torch.Generator().manual_seed(1))

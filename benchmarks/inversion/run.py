@@ -36,11 +36,8 @@ from genae.io import write_text_atomic
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 MODEL = "automodulator-fashion-mnist-32"
-#: --model choices: the pretrained name and the view inversion runs on (LIA inverts in its w space).
-MODELS: dict[str, tuple[str, Any]] = {
-    "automodulator": (MODEL, lambda model: model),
-    "lia": ("lia-fashion-mnist-32", lambda model: model.w_space()),
-}
+#: --model choices: the pretrained names (genae.invert works in each one's style space: LIA's is w).
+MODELS: dict[str, str] = {"automodulator": MODEL, "lia": "lia-fashion-mnist-32"}
 FEATURE_WEIGHT = 0.01  # fashion-mnist-features distance (~10x the pixel MSE's scale) next to MSE 1.0
 
 #: name -> genae.invert keyword arguments (steps are added from the command line)
@@ -86,8 +83,8 @@ def test_images(n: int) -> torch.Tensor:
 def quality(args: argparse.Namespace) -> None:
     from genae.metrics import frechet_distance, get_extractor, mse, psnr, ssim
 
-    pretrained, view = MODELS[args.model]
-    model = view(genae.load(pretrained))
+    pretrained = MODELS[args.model]
+    model = genae.load(pretrained)
     images = test_images(args.images)
     extractor = get_extractor("fashion-mnist-features")
     real = extractor(images)
@@ -127,8 +124,8 @@ def quality_markdown(results: dict[str, Any]) -> str:
     order = [f"{model}/{name}" for model in MODELS for name in ROWS if f"{model}/{name}" in rows]
     lines = [
         "# Inversion on the bundled Fashion-MNIST models", "",
-        "First N Fashion-MNIST test images (32x32, [-1, 1]); each row inverts them with `genae.invert` (LIA: in "
-        "its w space, `model.w_space()`). "
+        "First N Fashion-MNIST test images (32x32, [-1, 1]); each row inverts them with `genae.invert` (each in "
+        "its style space, `model.style_space()`: LIA's is w). "
         "FID[fashion-mnist-features] compares the reconstructions with the same images in the shipped domain "
         "network's feature space; with 256 images it is strongly biased upwards (compare rows, not other tables). "
         "Time is wall time per image on CPU, images inverted in batches (see inversion-speed.md). "
