@@ -82,3 +82,20 @@ def test_interpolate_walks_a_straight_line_in_w(model, test_images: torch.Tensor
     torch.testing.assert_close(path[:, 1], model.decode_w((w_a + w_b) / 2), atol=1e-4, rtol=0)
     halfway_in_z = model.decode((z[:2] + z[2:]) / 2)
     assert float((path[:, 1] - halfway_in_z).abs().max()) > 1e-2  # z and w paths differ: it is not the z path
+
+
+def test_cli_interpolates_in_the_models_own_space(model, tmp_path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from genae.cli import _load_inputs, main
+    from genae.viz import make_grid
+
+    out = tmp_path / "path.png"
+    assert main(["interpolate", NAME, "-n", "2", "--steps", "3", "--scale", "1", "--out", str(out)]) == 0
+    with torch.no_grad():
+        x = _load_inputs(model, (), "fashion-mnist-mini", 2, 0)
+        w = model.encode_w(x)
+        expected = model.decode_w(torch.cat([w[:1], (w[:1] + w[1:]) / 2, w[1:]]))
+    grid = np.asarray(Image.open(out).convert("L")).astype(int)
+    assert np.abs(grid - make_grid(expected, nrow=3)[..., 0].astype(int)).max() <= 1  # a line in w, not in z
