@@ -337,37 +337,28 @@ def interpolate_command(model_name: str, images: tuple[str, ...], steps: int, da
 
 
 @cli.command("demo")
-@click.option("--model", "model_name", default="automodulator-fashion-mnist-32", show_default=True)
+@click.option("--model", "model_name", default=None,
+              help="Show one model's reconstructions, samples, style mixing or clusters [default: the family tour].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
               show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-def demo_command(model_name: str, out: Path, device: str) -> None:
-    """The main job on shipped data: reconstruct, style-mix and sample with a bundled model."""
-    import torch
-
+def demo_command(model_name: str | None, out: Path, device: str) -> None:
+    """The main job on shipped data, in seconds: each bundled family at what it does best (the automodulator's
+    reconstructions and style mixing, LIA's samples, the IAE's clusters), or one model's grids with --model."""
+    from genae.demo import PARTS, shipped_test_images, showcase, tour
     from genae.factory import load
-    from genae.viz import save_image_grid, style_mixing_matrix
 
-    model = load(model_name, device=device)
-    click.echo(f"loaded {model_name}: {model.architecture}, {sum(p.numel() for p in model.parameters()):,} parameters")
-    x = _load_inputs(model, (), "fashion-mnist-mini", 16, seed=0)
     out.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        recon = model.reconstruct(x)
-        mse = float((recon - x).square().mean())
-        baseline = float((x.mean(0, keepdim=True) - x).square().mean())
-        save_image_grid(torch.cat([x[:8], recon[:8]]), out / "reconstructions.png", nrow=8, scale=4)
-        save_image_grid(model.sample(16, generator=torch.Generator().manual_seed(0)), out / "samples.png",
-                        nrow=8, scale=4)
-        click.echo(f"reconstruction MSE on 16 shipped test images: {mse:.4f} (mean-image baseline {baseline:.4f})")
-        if model.is_style_based:
-            for name in ("coarse", "fine"):
-                matrix = style_mixing_matrix(model, x[8:12], x[12:16], name)
-                save_image_grid(matrix, out / f"mixing-{name}.png", nrow=5, scale=4)
-    for path in sorted(out.glob("*.png")):
+    if model_name is None:
+        written = tour(out, device, click.echo)
+    else:
+        model = load(model_name, device=device)
+        click.echo(f"loaded {model_name}: {model.architecture}, {sum(p.numel() for p in model.parameters()):,} "
+                   "parameters")
+        images, labels = shipped_test_images(model)
+        written = showcase(model, images, labels, out, PARTS, click.echo)
+    for path in written:
         click.echo(f"wrote {path}")
-    if model.is_style_based:
-        click.echo("mixing-<range>.png: row images give the <range> styles, column images give all the others")
 
 
 def _parse_range(text: str) -> str | tuple[int, int]:
