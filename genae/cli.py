@@ -19,6 +19,8 @@ LAZY_COMMANDS = {
     "train": "genae.training.cli:train_command",
     "bench": "genae.bench.cli:bench_command",
     "invert": "genae.inversion_cli:invert_command",
+    "translate": "genae.operations_cli:translate_command",
+    "classify": "genae.operations_cli:classify_command",
 }
 
 #: One-line help of the lazy commands, so `genae --help` lists them without importing them (and torch).
@@ -26,6 +28,8 @@ SHORT_HELP = {
     "train": "Train an architecture with its recipe (the generic Trainer).",
     "bench": "Compare models on one dataset (FID, KID, MSE, SSIM, mixing, speed...).",
     "invert": "Invert images into a style-based model by optimisation.",
+    "translate": "Translate images to a CycleIAE's other domain, several noise draws each.",
+    "classify": "Assign images (files or folders) to an IAE's classes or clusters; CSV out.",
 }
 
 
@@ -259,8 +263,12 @@ def reconstruct_command(model_name: str, images: tuple[str, ...], data: str, cou
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--scale", default=4, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def sample_command(model_name: str, count: int, seed: int, device: str, scale: int, out: Path) -> None:
-    """Draw latents from the prior and decode them."""
+@click.option("--condition", multiple=True, type=click.Path(exists=True),
+              help="Image file or folder (repeatable): keep its --range styles, draw the rest (-n per image).")
+@click.option("--range", "style_range", default=None, help="Styles kept with --condition [default: coarse].")
+def sample_command(model_name: str, count: int, seed: int, device: str, scale: int, out: Path,
+                   condition: tuple[str, ...], style_range: str | None) -> None:
+    """Draw latents from the prior and decode them (with --condition: conditional samples, a row per image)."""
     import math
 
     import torch
@@ -268,7 +276,15 @@ def sample_command(model_name: str, count: int, seed: int, device: str, scale: i
     from genae.factory import load
     from genae.viz import save_image_grid
 
+    if style_range is not None and not condition:
+        raise click.UsageError("--range chooses the styles kept from --condition images; give --condition too")
     model = load(model_name, device=device)
+    if condition:
+        from genae.operations_cli import conditional_sample_grid
+
+        grid = conditional_sample_grid(model, model_name, condition, style_range or "coarse", count, seed)
+        _done(save_image_grid(grid, out, nrow=count + 1, scale=scale))
+        return
     with torch.no_grad():
         x = model.sample(count, generator=torch.Generator().manual_seed(seed))
     _done(save_image_grid(x, out, nrow=max(1, int(math.sqrt(count))), scale=scale))
@@ -303,7 +319,7 @@ def mix_command(model_name: str, images: tuple[str, ...], style_range: str, data
 @_image_options
 def interpolate_command(model_name: str, images: tuple[str, ...], steps: int, data: str, count: int, seed: int,
                         device: str, scale: int, out: Path) -> None:
-    """Interpolate between consecutive pairs of images (slerp on spherical priors)."""
+    """Interpolate between consecutive pairs of images, in each model's own space (model.interpolate)."""
     import torch
 
     from genae.factory import load
@@ -321,37 +337,28 @@ def interpolate_command(model_name: str, images: tuple[str, ...], steps: int, da
 
 
 @cli.command("demo")
-@click.option("--model", "model_name", default="automodulator-fashion-mnist-32", show_default=True)
+@click.option("--model", "model_name", default=None,
+              help="Show one model's reconstructions, samples, style mixing or clusters [default: the family tour].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
               show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-def demo_command(model_name: str, out: Path, device: str) -> None:
-    """The main job on shipped data: reconstruct, style-mix and sample with a bundled model."""
-    import torch
-
+def demo_command(model_name: str | None, out: Path, device: str) -> None:
+    """The main job on shipped data, in seconds: each bundled family at what it does best (the automodulator's
+    reconstructions and style mixing, LIA's samples, the IAE's clusters), or one model's grids with --model."""
+    from genae.demo import PARTS, shipped_test_images, showcase, tour
     from genae.factory import load
-    from genae.viz import save_image_grid, style_mixing_matrix
 
-    model = load(model_name, device=device)
-    click.echo(f"loaded {model_name}: {model.architecture}, {sum(p.numel() for p in model.parameters()):,} parameters")
-    x = _load_inputs(model, (), "fashion-mnist-mini", 16, seed=0)
     out.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        recon = model.reconstruct(x)
-        mse = float((recon - x).square().mean())
-        baseline = float((x.mean(0, keepdim=True) - x).square().mean())
-        save_image_grid(torch.cat([x[:8], recon[:8]]), out / "reconstructions.png", nrow=8, scale=4)
-        save_image_grid(model.sample(16, generator=torch.Generator().manual_seed(0)), out / "samples.png",
-                        nrow=8, scale=4)
-        click.echo(f"reconstruction MSE on 16 shipped test images: {mse:.4f} (mean-image baseline {baseline:.4f})")
-        if model.is_style_based:
-            for name in ("coarse", "fine"):
-                matrix = style_mixing_matrix(model, x[8:12], x[12:16], name)
-                save_image_grid(matrix, out / f"mixing-{name}.png", nrow=5, scale=4)
-    for path in sorted(out.glob("*.png")):
+    if model_name is None:
+        written = tour(out, device, click.echo)
+    else:
+        model = load(model_name, device=device)
+        click.echo(f"loaded {model_name}: {model.architecture}, {sum(p.numel() for p in model.parameters()):,} "
+                   "parameters")
+        images, labels = shipped_test_images(model)
+        written = showcase(model, images, labels, out, PARTS, click.echo)
+    for path in written:
         click.echo(f"wrote {path}")
-    if model.is_style_based:
-        click.echo("mixing-<range>.png: row images give the <range> styles, column images give all the others")
 
 
 def _parse_range(text: str) -> str | tuple[int, int]:

@@ -171,6 +171,7 @@ class GenerativeAutoencoder(nn.Module):
             "encode": True,
             "decode": True,
             "sample": True,
+            "interpolate": True,
             "style_mixing": self.is_style_based,
             "log_prob": type(self.prior).log_prob is not Prior.log_prob,
         }
@@ -256,6 +257,43 @@ class GenerativeAutoencoder(nn.Module):
             raise ValueError(f"n: expected a positive int, got {n!r}")
         z = self.prior.sample(n, generator=generator, device=device or self.device)
         return self.decode(z)
+
+    # -- the style space: where inversion optimises and interpolation walks ------------------------------
+    def style_space(self) -> GenerativeAutoencoder:
+        """This model seen in the space its decoder's style slots read.
+
+        In that space ``encode`` gives style latents, ``prior.sample`` draws them, ``mean_w`` (where present) is
+        their mean and ``decoder.forward_styles`` takes one per slot. The default is the model itself, whose
+        latents already are the styles (the automodulator's z; StyleGAN2's W, as its prior contains the mapping).
+        A model that maps its latents before the slots (LIA's flow) returns a view in the mapped space, so that
+        :func:`genae.invert` and :meth:`interpolate` work where the model's paper works.
+        """
+        return self
+
+    def to_style_space(self, z: Tensor) -> Tensor:
+        """Prior latents ``(B, latent_dim)`` as latents of :meth:`style_space` (the identity by default)."""
+        return z
+
+    def interpolate(self, z_a: Tensor, z_b: Tensor, steps: int = 8) -> Tensor:
+        """Decode ``steps`` points from each ``z_a`` to ``z_b`` (prior latents): ``(B, steps, C, H, W)``.
+
+        The path runs in :meth:`style_space`: a great circle where its prior is spherical (a straight line would
+        leave the sphere), a straight line otherwise (LIA: in w, as its paper interpolates).
+        """
+        from genae.priors import lerp, slerp
+
+        self.check_latents(z_a, "z_a")
+        self.check_latents(z_b, "z_b")
+        if z_a.shape != z_b.shape:
+            raise ValueError(f"z_b: expected the shape of z_a {tuple(z_a.shape)}, got {tuple(z_b.shape)}")
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
+            raise ValueError(f"steps: expected an int >= 2, got {steps!r}")
+        space = self.style_space()
+        a, b = self.to_style_space(z_a), self.to_style_space(z_b)
+        path = slerp if space.prior.is_spherical else lerp
+        ts = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device)
+        points = torch.stack([path(a, b, t) for t in ts], dim=1)  # (B, steps, D)
+        return space.decode(points.flatten(0, 1)).unflatten(0, (z_a.shape[0], steps))
 
     def resolve_style_range(self, spec: StyleRange) -> tuple[int, int]:
         """Turn a named range, ``(start, stop)`` or ``range`` into validated slot bounds."""

@@ -11,11 +11,13 @@ StyleGAN2, the AdaIN baselines): everything goes through ``decoder.forward_style
   squared-autocorrelation penalty over a downsampling pyramid, renormalised to zero mean and unit variance
   after each step. Starts from the mean latent, a random draw, the encoder's output, or a given tensor.
 
-Latent space: what ``model.prior.sample`` returns is what the decoder reads (for StyleGAN2 that prior
-includes the mapping network, so these are ``w``). ``space="w"`` optimises one latent per image used in
-every slot; ``space="w+"`` one latent per slot. Optional hooks a model may offer: ``mean_w(n)`` (the mean
-latent), ``encode_styles(images)`` (per-slot latents ``(B, S, D)`` from its encoder), and on the decoder
-``noise_shapes`` plus ``forward_styles(styles, noise=...)`` (optimisable noise maps).
+Latent space: the model's declared style space, ``model.style_space()`` (the automodulator's z; StyleGAN2's W,
+whose prior includes the mapping; LIA's w after the flow): every step below uses that view's encoder, prior,
+``mean_w`` and decoder, so the latents returned are what its ``decoder.forward_styles`` reads. ``space="w"``
+optimises one latent per image used in every slot; ``space="w+"`` one latent per slot. Optional hooks a
+style space may offer: ``mean_w(n)`` (the mean latent), ``encode_styles(images)`` (per-slot latents
+``(B, S, D)`` from its encoder), and on the decoder ``noise_shapes`` plus ``forward_styles(styles, noise=...)``
+(optimisable noise maps).
 
 Every image is inverted independently: losses are per image and summed, Adam's updates are per coordinate,
 each image draws its randomness from its own seed, and noise maps are renormalised per image, so a batch
@@ -346,16 +348,17 @@ def invert(
     device: torch.device | str | None = None,
     progress: bool = False,
 ) -> InversionResult:
-    """Invert ``images`` ``(B, C, H, W)`` in ``[-1, 1]`` into ``model``'s style latents (see the module doc).
+    """Invert ``images`` ``(B, C, H, W)`` in ``[-1, 1]`` into the latents of ``model.style_space()`` (module doc).
 
     ``method="encoder"`` returns the encoder's latents (``init`` may name another encoder callable);
     ``"optimise"`` runs ``steps`` projector steps from ``init`` (``"mean"``, ``"random"``, ``"encoder"``, a
-    tensor ``(B, D)``/``(B, S, D)``, or a callable images → latents such as a learned inversion encoder).
+    tensor ``(B, D)``/``(B, S, D)``, or a callable images → latents such as a learned inversion encoder; given
+    latents are style-space latents).
     ``generator`` seeds random starts, latent noise and noise-map starts (default: seed 0, so results
     repeat); it draws one seed per image, so ``batch_size`` does not change any image's draws. ``device`` moves the model there (in place, as ``nn.Module.to`` does). ``batch_size`` inverts
     in chunks of that many images (independent either way).
     """
-    decoder = _style_decoder(model)
+    _style_decoder(model)
     if method not in METHODS:
         raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
     method = METHODS[method]
@@ -374,7 +377,9 @@ def invert(
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
     if device is not None:
-        model.to(device)
+        model.to(device)  # the whole model, not only the parts its style space holds
+    model = model.style_space()
+    decoder = _style_decoder(model)
     if not isinstance(images, Tensor):
         raise TypeError(f"images: expected a torch.Tensor, got {type(images).__name__}")
     images = images.detach().to(model.device)  # targets: never a path for gradients

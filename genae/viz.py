@@ -11,7 +11,6 @@ from torch import Tensor
 
 from genae.interfaces import GenerativeAutoencoder, StyleRange
 from genae.io import atomic_path
-from genae.priors import lerp, slerp
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -76,13 +75,8 @@ def style_mixing_matrix(
 def interpolation_strip(
     model: GenerativeAutoencoder, z_a: Tensor, z_b: Tensor, steps: int = 8
 ) -> Tensor:
-    """``(B * steps)`` images from ``z_a`` to ``z_b``: slerp for spherical priors, lerp otherwise."""
-    if steps < 2:
-        raise ValueError(f"steps: expected at least 2, got {steps}")
-    path = slerp if model.prior.is_spherical else lerp
-    ts = torch.linspace(0, 1, steps, device=z_a.device)
-    frames = [model.decode(path(z_a, z_b, float(t))) for t in ts]
-    return torch.stack(frames, dim=1).flatten(0, 1)
+    """``(B * steps)`` images from ``z_a`` to ``z_b``, walked in the model's own space (``model.interpolate``)."""
+    return model.interpolate(z_a, z_b, steps=steps).flatten(0, 1)
 
 
 def grid_rows(images: Sequence[Tensor]) -> Tensor:

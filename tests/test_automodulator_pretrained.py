@@ -60,8 +60,18 @@ def test_coarse_styles_carry_the_silhouette(model, test_images):
 
 
 def test_demo_writes_the_grids(tmp_path):
-    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["demo", "--model", "automodulator-fashion-mnist-32", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "reconstruction MSE" in result.output
     for name in ("reconstructions", "samples", "mixing-coarse", "mixing-fine"):
         assert (tmp_path / f"{name}.png").stat().st_size > 0, name
+
+
+def test_demo_tours_each_family_at_what_it_does_best(tmp_path):
+    """Issue 22: the automodulator's reconstructions and mixing, LIA's samples, the clustering IAE's clusters."""
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "reconstruction MSE" in result.output and "clusters used" in result.output
+    names = {"automodulator-reconstructions", "automodulator-mixing-coarse", "automodulator-mixing-fine",
+             "lia-samples", "iae-clusters"}
+    assert {p.stem for p in tmp_path.glob("*.png")} == names

@@ -56,9 +56,9 @@ def test_flow_is_one_module_shared_by_encoder_and_decoder(mini: Any) -> None:
     torch.testing.assert_close(model.flow.inverse(model.flow(w)), w, atol=1e-5, rtol=0)
 
 
-def test_w_space_view_shares_modules_and_has_the_exact_flow_density() -> None:
+def test_style_space_view_shares_modules_and_has_the_exact_flow_density() -> None:
     model = tiny().eval()
-    view = model.w_space()
+    view = model.style_space()
     assert view.decoder is model.decoder.synthesis
     assert {id(p) for p in view.parameters()} <= {id(p) for p in model.parameters()}
     w = view.prior.sample(5, generator=torch.Generator().manual_seed(1))
@@ -215,3 +215,28 @@ def test_cli_trains_stage2_from_a_stage1_model(stage1_model: Path, tmp_path: Pat
     assert card["recipe_options"]["stage"] == 2
     clash = CliRunner().invoke(cli, [*args[:-3], "--set", "latent_dim=4", "--out", str(tmp_path / "x")])
     assert clash.exit_code != 0 and "--init" in clash.output
+
+
+def test_stage2_without_vgg_names_the_option_that_works(stage1_model: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22: the missing-VGG error spells the folder option as `genae train` accepts it, and that option works."""
+    import torchvision
+
+    from genae.cli import main
+    from genae.metrics._files import PUBLISHED_WEIGHTS
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty hub cache
+    monkeypatch.setenv("GENAE_OFFLINE", "1")  # the file cannot be downloaded
+    args = ["train", "lia", "--data", "fashion-mnist-mini", "--stage", "2", "--init", str(stage1_model),
+            "--option", "perceptual=vgg16", "--option", "batch_size=4", "--steps", "1", "--no-progress"]
+    code = main([*args, "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err.strip()
+    assert code != 0 and len(error.splitlines()) == 1, error
+    assert PUBLISHED_WEIGHTS["vgg16"].file in error
+    assert "--option weights_dir=FOLDER" in error and "--weights-dir" not in error
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    features = torchvision.models.vgg16(weights=None).features.state_dict()  # the part of the file that is read
+    torch.save({f"features.{k}": v for k, v in features.items()}, folder / PUBLISHED_WEIGHTS["vgg16"].file)
+    assert main([*args, "--option", f"weights_dir={folder}", "--out", str(tmp_path / "run2")]) == 0

@@ -3,6 +3,7 @@
     python benchmarks/inversion/run.py quality --rows encoder,mean-w --images 256 --steps 100
     python benchmarks/inversion/run.py speed --batches 8,32 --steps 20
     python benchmarks/inversion/run.py stylegan2 --images 32 --steps 200
+    python benchmarks/inversion/run.py lia-space --label after --first 9000 --images 16 --steps 200
 
 ``quality`` inverts the first ``--images`` Fashion-MNIST test images with each row's method and records
 MSE, PSNR, SSIM, FID[fashion-mnist-features] of the reconstructions against the same images, and wall time
@@ -10,7 +11,9 @@ per image; rows are merged into ``benchmarks/results/inversion.json`` (re-runnin
 ``inversion.md`` is rewritten. ``speed`` measures optimisation throughput (image-steps per second) per batch
 size, and checks that a batch inverts exactly as its images one by one (``inversion-speed.*``).
 ``stylegan2`` converts the narrow rosinality fixture generator (untrained, 32 px) and inverts its own
-samples, whose true w is known (``inversion-stylegan2.*``).
+samples, whose true w is known (``inversion-stylegan2.*``). ``lia-space`` checks that ``genae.invert`` on the
+bundled LIA works in its style space (w): MSE at the start and the end of each start/space against
+``lia.refine()``, plus the ``genae invert`` CLI, recorded under ``--label`` (``inversion-lia-space.*``).
 """
 
 from __future__ import annotations
@@ -33,11 +36,8 @@ from genae.io import write_text_atomic
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 MODEL = "automodulator-fashion-mnist-32"
-#: --model choices: the pretrained name and the view inversion runs on (LIA inverts in its w space).
-MODELS: dict[str, tuple[str, Any]] = {
-    "automodulator": (MODEL, lambda model: model),
-    "lia": ("lia-fashion-mnist-32", lambda model: model.w_space()),
-}
+#: --model choices: the pretrained names (genae.invert works in each one's style space: LIA's is w).
+MODELS: dict[str, str] = {"automodulator": MODEL, "lia": "lia-fashion-mnist-32"}
 FEATURE_WEIGHT = 0.01  # fashion-mnist-features distance (~10x the pixel MSE's scale) next to MSE 1.0
 
 #: name -> genae.invert keyword arguments (steps are added from the command line)
@@ -83,8 +83,8 @@ def test_images(n: int) -> torch.Tensor:
 def quality(args: argparse.Namespace) -> None:
     from genae.metrics import frechet_distance, get_extractor, mse, psnr, ssim
 
-    pretrained, view = MODELS[args.model]
-    model = view(genae.load(pretrained))
+    pretrained = MODELS[args.model]
+    model = genae.load(pretrained)
     images = test_images(args.images)
     extractor = get_extractor("fashion-mnist-features")
     real = extractor(images)
@@ -124,8 +124,8 @@ def quality_markdown(results: dict[str, Any]) -> str:
     order = [f"{model}/{name}" for model in MODELS for name in ROWS if f"{model}/{name}" in rows]
     lines = [
         "# Inversion on the bundled Fashion-MNIST models", "",
-        "First N Fashion-MNIST test images (32x32, [-1, 1]); each row inverts them with `genae.invert` (LIA: in "
-        "its w space, `model.w_space()`). "
+        "First N Fashion-MNIST test images (32x32, [-1, 1]); each row inverts them with `genae.invert` (each in "
+        "its style space, `model.style_space()`: LIA's is w). "
         "FID[fashion-mnist-features] compares the reconstructions with the same images in the shipped domain "
         "network's feature space; with 256 images it is strongly biased upwards (compare rows, not other tables). "
         "Time is wall time per image on CPU, images inverted in batches (see inversion-speed.md). "
@@ -281,6 +281,94 @@ def stylegan2_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+LIA_SPACE_ROWS: dict[str, dict[str, Any]] = {
+    "invert encoder w+": dict(init="encoder", space="w+"),
+    "invert mean w+": dict(init="mean", space="w+"),
+    "invert encoder w": dict(init="encoder", space="w"),
+}
+
+
+def lia_space(args: argparse.Namespace) -> None:
+    import subprocess
+    import tempfile
+
+    from genae.data import open_dataset
+    from genae.metrics import mse
+
+    model = genae.load("lia-fashion-mnist-32")
+    data = open_dataset("fashion-mnist", split="test", resolution=32)
+    indices = list(range(args.first, args.first + args.images))
+    images = torch.stack([data[i][0] for i in indices])
+    before = machine()
+    rows = {}
+    runs = {name: (lambda o=options: genae.invert(model, images, steps=args.steps, **o))
+            for name, options in LIA_SPACE_ROWS.items()}
+    runs["lia.refine w+"] = lambda: model.refine(images, steps=args.steps, space="w+")
+    for name, run in runs.items():
+        started = time.perf_counter()
+        res = run()
+        rows[name] = {"start_mse": float(mse(res.initial_reconstructions, images).mean()),
+                      "end_mse": float(mse(res.reconstructions, images).mean()),
+                      "seconds": time.perf_counter() - started}
+        print(name, rows[name], flush=True)
+    with torch.no_grad():
+        encoder_mse = float(mse(model.reconstruct(images), images).mean())
+    command = ["lia-fashion-mnist-32", "--data", "fashion-mnist", "-n", "8", "--seed", "5", "--steps", "100"]
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "genae.cli", "invert", *command, "--out", tmp], check=True)
+        cli = json.loads((Path(tmp) / "metrics.json").read_text())["scores"]
+        cli_images = _cli_images(8, 5)
+        with torch.no_grad():
+            cli_encoder = float(mse(model.reconstruct(cli_images), cli_images).mean())
+    path = RESULTS / "inversion-lia-space.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results[args.label] = {
+        "images": f"Fashion-MNIST test {indices[0]}-{indices[-1]}", "steps": args.steps, "encoder_mse": encoder_mse,
+        "rows": rows, "cli": {"command": "genae invert " + shlex.join(command) + " --out DIR",
+                              "start_mse": cli["start"]["mse"], "end_mse": cli["result"]["mse"],
+                              "encoder_mse": cli_encoder},
+        "command": "python " + shlex.join(sys.argv), "machine": before,
+        "load_after": [round(v, 2) for v in os.getloadavg()],
+    }
+    write_text_atomic(path, json.dumps(results, indent=2, default=str) + "\n")
+    write_text_atomic(RESULTS / "inversion-lia-space.md", lia_space_markdown(results))
+
+
+def _cli_images(count: int, seed: int) -> torch.Tensor:
+    """The images ``genae invert --data fashion-mnist -n COUNT --seed SEED`` picks (its seeded permutation)."""
+    from genae.data import open_dataset
+
+    data = open_dataset("fashion-mnist", split="test", resolution=32)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:count]
+    return torch.stack([data[int(i)][0] for i in order])
+
+
+def lia_space_markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "# `genae.invert` on the bundled LIA: which space it optimises", "",
+        "Before issue 22, `genae.invert(lia, ...)` optimised one prior-space z per slot through LIA's flow, and "
+        "`init=\"mean\"` fed the mean w in as a z; `lia.refine()` optimised w. After it, every model declares its "
+        "style space (`model.style_space()`; LIA's is w after the flow) and `genae.invert` and `lia.refine` are "
+        "one code path. MSE on [-1, 1] images; time is wall time on CPU (shared machine).", "",
+    ]
+    for label, r in results.items():
+        m = r["machine"]
+        lines += [
+            f"## {label}", "",
+            f"Command: `{r['command']}`  ", f"Commit: `{m['git_commit']}`  ",
+            f"Machine: {m['cpu']}, torch {m['torch']}, {m['torch_threads']} thread(s); load {m['load_before']} -> "
+            f"{r['load_after']}  ", f"Images: {r['images']}, {r['steps']} steps; the encoder alone: MSE "
+            f"{r['encoder_mse']:.4f}", "",
+            "| row | MSE at the start | MSE at the end | seconds |", "|---|---|---|---|",
+        ]
+        lines += [f"| {name} | {row['start_mse']:.4f} | {row['end_mse']:.4f} | {row['seconds']:.1f} |"
+                  for name, row in r["rows"].items()]
+        c = r["cli"]
+        lines += ["", f"`{c['command']}`: MSE {c['start_mse']:.4f} at the start (mean init) -> {c['end_mse']:.4f}; "
+                  f"LIA's encoder alone on the same 8 images: {c['encoder_mse']:.4f}.", ""]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -296,10 +384,15 @@ def main() -> None:
     g = sub.add_parser("stylegan2")
     g.add_argument("--images", type=int, default=32)
     g.add_argument("--steps", type=int, default=200)
+    ls = sub.add_parser("lia-space")
+    ls.add_argument("--label", required=True, help="Key of this run in the results (e.g. before, after).")
+    ls.add_argument("--first", type=int, default=9000)
+    ls.add_argument("--images", type=int, default=16)
+    ls.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    {"quality": quality, "speed": speed, "stylegan2": stylegan2}[args.command](args)
+    {"quality": quality, "speed": speed, "stylegan2": stylegan2, "lia-space": lia_space}[args.command](args)
 
 
 if __name__ == "__main__":

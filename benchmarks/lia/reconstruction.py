@@ -47,10 +47,9 @@ def run(model: Any, images: torch.Tensor, steps: list[int]) -> list[dict[str, An
         recon = model.reconstruct(images)
         rows.append({"method": "encoder", "steps": 0, "seconds": time.perf_counter() - started,
                      "mse": mse(recon, images)})
-    view = model.w_space()
     for k in steps:
         for init in ("mean", "encoder"):
-            result = invert(view, images, "optimise", init=init, space="w+", steps=k, loss="mse",
+            result = invert(model, images, "optimise", init=init, space="w+", steps=k, loss="mse",
                             generator=torch.Generator().manual_seed(0))
             rows.append({"method": f"{init} + steps", "steps": k, "seconds": result.seconds,
                          "mse": mse(result.reconstructions, images)})

@@ -66,14 +66,17 @@ def hub_checkpoint_dir() -> Path:
 
 
 def weights_file(key: str, weights_dir: str | Path | None = None, purpose: str = "",
-                 offline: bool | None = None) -> Path:
-    """The local path of :data:`PUBLISHED_WEIGHTS` ``[key]``, downloading and checking it on first use."""
+                 offline: bool | None = None, pointer: str = "--weights-dir / weights_dir=") -> Path:
+    """The local path of :data:`PUBLISHED_WEIGHTS` ``[key]``, downloading and checking it on first use.
+
+    ``pointer`` is how the caller's users name a folder of their own: the error must show a spelling that works.
+    """
     if key not in PUBLISHED_WEIGHTS:
         raise ValueError(f"unknown weights {key!r}; known: {', '.join(sorted(PUBLISHED_WEIGHTS))}")
     entry = PUBLISHED_WEIGHTS[key]
     if weights_dir is not None and (Path(weights_dir) / entry.file).is_file():
         return Path(weights_dir) / entry.file
-    elsewhere = f" (or into {weights_dir})" if weights_dir is not None else " (or pass --weights-dir / weights_dir=)"
+    elsewhere = f" (or into {weights_dir})" if weights_dir is not None else f" (or pass {pointer})"
     try:
         return fetch_file(f"{purpose or key} weights", entry.url, hub_checkpoint_dir() / entry.file, entry.sha256,
                           offline=offline, hint=elsewhere)

@@ -4,7 +4,8 @@ Encoder and decoder are :mod:`genae.nets.progressive`'s networks; the prior is u
 the encoder's codes are L2-normalised, so codes and prior samples live in the same space and a decoder
 block can be driven by any of them. ``encode``/``decode``/``reconstruct``/``sample``/``mix`` are inherited;
 this class adds the phase-aware entry points the training recipe uses and the editing operations of the
-paper: conditional sampling, spherical interpolation and invariance swaps.
+paper: conditional sampling and invariance swaps (spherical interpolation is the inherited
+``interpolate``: the prior is the sphere).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import Tensor
 
 from genae.interfaces import GenerativeAutoencoder, StyleRange
 from genae.nets.progressive import ProgressiveEncoder, ProgressiveStyleDecoder, resolution_of_phase
-from genae.priors import SpherePrior, slerp
+from genae.priors import SpherePrior
 from genae_plugins.automodulator.config import AutomodulatorConfig
 
 
@@ -40,7 +41,7 @@ class Automodulator(GenerativeAutoencoder):
         self.prior = SpherePrior(config.latent_dim)
 
     def capabilities(self) -> dict[str, bool]:
-        return {**super().capabilities(), "conditional_sample": True, "interpolate": True, "swap": True}
+        return {**super().capabilities(), "conditional_sample": True, "swap": True}
 
     # -- phase-aware entry points (progressive training) ---------------------------------------------
     def encode_at(self, x: Tensor, phase: int, alpha: float = 1.0) -> Tensor:
@@ -82,22 +83,6 @@ class Automodulator(GenerativeAutoencoder):
         styles = self.mix_styles([codes] * len(keep_list) + [draws], [*keep_list, None])
         images = self.decoder.forward_styles(styles).clamp(-1, 1)
         return images.unflatten(0, (x.shape[0], n))
-
-    def interpolate(self, z_a: Tensor, z_b: Tensor, steps: int = 8) -> Tensor:
-        """Decode ``steps`` points of the great-circle path from each ``z_a`` to ``z_b``: ``(B, steps, C, H, W)``.
-
-        Codes live on the unit sphere, so the path is slerp (linear paths would leave the sphere).
-        """
-        self.check_latents(z_a, "z_a")
-        self.check_latents(z_b, "z_b")
-        if z_a.shape != z_b.shape:
-            raise ValueError(f"z_b: expected the shape of z_a {tuple(z_a.shape)}, got {tuple(z_b.shape)}")
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
-            raise ValueError(f"steps: expected an int >= 2, got {steps!r}")
-        ts = torch.linspace(0, 1, steps, dtype=z_a.dtype, device=z_a.device)
-        path = torch.stack([slerp(z_a, z_b, t) for t in ts], dim=1)  # (B, steps, D)
-        images = self.decode(path.flatten(0, 1))
-        return images.unflatten(0, (z_a.shape[0], steps))
 
     def swap(self, x_a: Tensor, x_b: Tensor, at_block: int) -> Tensor:
         """Decode blocks ``< at_block`` from ``x_a``'s code and blocks ``>= at_block`` from ``x_b``'s.

@@ -94,6 +94,9 @@ class IAE(ImplicitModel):
         """K for a categorical code (its argmax is the cluster / class), None for a continuous code."""
         return self.config.latent_dim if self.config.code == "categorical" else None
 
+    def capabilities(self) -> dict[str, bool]:
+        return {**super().capabilities(), "classify": self.num_categories is not None}
+
     def classify(self, x: Tensor) -> Tensor:
         """The most probable category of each image (categorical code only)."""
         if self.num_categories is None:
@@ -151,6 +154,9 @@ class CycleIAE(ImplicitModel):
     @property
     def code_shape(self) -> tuple[int, int, int]:
         return (self.config.channels_b, self.resolution, self.resolution)
+
+    def capabilities(self) -> dict[str, bool]:
+        return {**super().capabilities(), "translate": True}
 
     def translate(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
         """Domain-A images → domain-B images ``(B, channels_b, H, W)``."""

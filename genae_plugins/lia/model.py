@@ -6,8 +6,9 @@ style decoder with a learned constant input and noise in every block). A BatchNo
 inherited ``encode``/``decode``/``sample``/``mix`` behave like every genae model's. ``model.discriminator``
 (StyleGAN-1's) is part of the model because stage 2 fine-tunes the one stage 1 trained.
 
-:meth:`w_space` is the same model seen in ``w``: encoder ``f``, decoder ``g``, prior ``φ⁻¹(N(0, I))``.
-Optimisation-based tools (``genae.invert``, :meth:`refine`) work there, where the paper says they should.
+:meth:`style_space` is the same model seen in ``w``: encoder ``f``, decoder ``g``, prior ``φ⁻¹(N(0, I))``.
+The generic tools that ask a model for its style space (``genae.invert``, so :meth:`refine`, and
+``interpolate``) work there, where the paper does.
 """
 
 from __future__ import annotations
@@ -69,21 +70,25 @@ class LIA(GenerativeAutoencoder):
         z = self.prior.sample(n, generator=torch.Generator().manual_seed(0), device=self.device)
         return self.flow.inverse(z).mean(0, keepdim=True)
 
-    def w_space(self) -> LIAWSpace:
-        """This model seen in ``w`` (shares every module; nothing is copied)."""
+    def style_space(self) -> LIAWSpace:
+        """This model seen in ``w``, what the generator's slots read (shares every module; nothing is copied)."""
         return LIAWSpace(self)
+
+    def to_style_space(self, z: Tensor) -> Tensor:
+        """``w = φ⁻¹(z)``."""
+        return self.flow.inverse(z)
 
     def refine(self, x: Tensor, steps: int = 100, space: str = "w+", **options: Any) -> Any:
         """Encoder-initialised refinement (paper 6.3): optimise ``w`` (``space="w"``) or one ``w`` per layer
         (``"w+"``) from ``f(x)`` against the reconstruction loss, the generator frozen.
 
-        Runs :func:`genae.inversion.invert` on :meth:`w_space` with ``init="encoder"``; ``options`` go to it
-        (``loss``, ``lr``, ``generator``, ...). Returns its ``InversionResult``: ``reconstructions``,
+        It is :func:`genae.invert` with ``init="encoder"`` (which optimises in :meth:`style_space`); ``options``
+        go to it (``loss``, ``lr``, ``generator``, ...). Returns its ``InversionResult``: ``reconstructions``,
         ``latents`` (``w`` per slot) and the loss per step.
         """
         from genae.inversion import invert
 
-        return invert(self.w_space(), x, "optimise", init="encoder", space=space, steps=steps, **options)
+        return invert(self, x, "optimise", init="encoder", space=space, steps=steps, **options)
 
 
 class _WEncoder(Encoder):

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+#: How a user names a folder holding the VGG file: a recipe option (``genae train`` has no ``--weights-dir``).
+WEIGHTS_DIR_SPELLING = "--option weights_dir=FOLDER to genae train, or weights_dir= to the lia recipe in Python"
 #: torchvision's ``vgg16().features[:23]`` ends with the ReLU after conv4_3.
 VGG16_CONV4_3_END = 23
 #: Default β₁ per network. VGG: the paper's 5e-5 (for the authors' feature scale). Fashion-MNIST: 1.0, so the
@@ -31,7 +33,8 @@ class VGG16Conv43(nn.Module):
 
         from genae.metrics._files import weights_file
 
-        path = weights_file("vgg16", weights_dir, "LIA's perceptual loss (perceptual='vgg16')")
+        path = weights_file("vgg16", weights_dir, "LIA's perceptual loss (perceptual='vgg16')",
+                            pointer=WEIGHTS_DIR_SPELLING)
         self.features = vgg16(weights=None).features[:VGG16_CONV4_3_END]
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")
