@@ -21,6 +21,8 @@ from torch.nn import functional as F
 from genae.interfaces import Prior, StyleDecoder
 
 SQRT2 = 2**0.5
+#: ``noise_mode`` values of :meth:`StyleGAN2Synthesis.forward_styles` (NVIDIA's names).
+NOISE_MODES = ("const", "random", "none")
 #: The FIR filter StyleGAN2 uses around every resolution change.
 BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
 
@@ -78,24 +80,70 @@ class EqualLinear(nn.Module):
         return F.linear(x, self.weight * self.scale, bias=self.bias * self.lr_mul)
 
 
-class MappingNetwork(nn.Sequential):
-    """PixelNorm then ``n_mlp`` activated :class:`EqualLinear` layers (lr multiplier ``lr_mul``): z → w."""
+class MappingNetwork(nn.Module):
+    """z (and, in a class-conditional generator, labels c) → w.
 
-    def __init__(self, style_dim: int, n_mlp: int, lr_mul: float = 0.01) -> None:
-        layers = [EqualLinear(style_dim, style_dim, lr_mul=lr_mul, activate=True) for _ in range(n_mlp)]
-        super().__init__(PixelNorm(), *layers)
+    z is normalised (:class:`PixelNorm`); with ``c_dim`` > 0 the labels go through a linear embedding, are
+    normalised the same way and concatenated after z (NVIDIA's conditional mapping). Then ``n_mlp`` activated
+    :class:`EqualLinear` layers (lr multiplier ``lr_mul``), children ``"1"`` … ``"n_mlp"`` as in rosinality's files.
+    """
+
+    def __init__(self, style_dim: int, n_mlp: int, lr_mul: float = 0.01, *, z_dim: int | None = None,
+                 c_dim: int = 0, embed_dim: int | None = None, hidden_dim: int | None = None) -> None:
+        super().__init__()
+        self.z_dim = style_dim if z_dim is None else z_dim
+        self.c_dim = c_dim
+        self.n_mlp = n_mlp
+        self.norm = PixelNorm()
+        embedded = (style_dim if embed_dim is None else embed_dim) if c_dim else 0
+        if c_dim:
+            self.embed = EqualLinear(c_dim, embedded)
+        hidden = style_dim if hidden_dim is None else hidden_dim
+        dims = [self.z_dim + embedded] + [hidden] * (n_mlp - 1) + [style_dim]
+        for k in range(n_mlp):
+            self.add_module(str(k + 1), EqualLinear(dims[k], dims[k + 1], lr_mul=lr_mul, activate=True))
+
+    def label_vectors(self, labels: Tensor | Sequence[int] | None, batch: int, device: torch.device) -> Tensor:
+        """Labels as ``(B, c_dim)`` vectors: class indices become one-hot rows, vectors pass through."""
+        if labels is None:
+            raise ValueError(f"c: this generator is class-conditional (c_dim={self.c_dim}); pass labels, "
+                             f"class indices or ({batch}, {self.c_dim}) vectors")
+        c = torch.as_tensor(labels, device=device)
+        if c.dim() == 1 and not c.is_floating_point():
+            if c.shape[0] != batch or bool(((c < 0) | (c >= self.c_dim)).any()):
+                raise ValueError(f"c: expected {batch} class indices in [0, {self.c_dim}), got {c.tolist()}")
+            return F.one_hot(c.long(), self.c_dim).float()
+        if c.dim() != 2 or tuple(c.shape) != (batch, self.c_dim):
+            raise ValueError(f"c: expected {batch} class indices or shape ({batch}, {self.c_dim}), "
+                             f"got shape {tuple(c.shape)}")
+        return c.float()
+
+    def forward(self, z: Tensor, c: Tensor | Sequence[int] | None = None) -> Tensor:
+        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.z_dim:
+            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise ValueError(f"z: expected shape (B, {self.z_dim}), got {got}")
+        x = self.norm(z)
+        if self.c_dim:
+            labels = self.label_vectors(c, z.shape[0], z.device).to(z.dtype)
+            x = torch.cat([x, self.norm(self.embed(labels))], dim=1)
+        elif c is not None and torch.as_tensor(c).numel():
+            raise ValueError("c: this generator is unconditional (c_dim=0); pass no labels")
+        for k in range(1, self.n_mlp + 1):
+            x = self._modules[str(k)](x)
+        return x
 
 
 class MappedGaussianPrior(Prior):
     """z ~ N(0, I) pushed through the mapping network: samples are w, the latents the synthesis reads.
 
-    ``w_avg`` is the mean w (the checkpoint's ``latent_avg`` when converted), the centre of truncation.
+    ``w_avg`` is the mean w (the checkpoint's ``latent_avg`` or NVIDIA's ``w_avg`` when converted), the
+    centre of truncation. A class-conditional mapping samples uniform random classes unless given ``labels``.
     """
 
-    def __init__(self, style_dim: int, n_mlp: int, lr_mul: float = 0.01) -> None:
+    def __init__(self, style_dim: int, n_mlp: int, lr_mul: float = 0.01, **mapping: int | None) -> None:
         super().__init__()
         self.latent_dim = style_dim
-        self.mapping = MappingNetwork(style_dim, n_mlp, lr_mul)
+        self.mapping = MappingNetwork(style_dim, n_mlp, lr_mul, **mapping)
         self.register_buffer("w_avg", torch.zeros(style_dim))
 
     def draw_z(self, n: int, generator: torch.Generator | None = None,
@@ -103,12 +151,20 @@ class MappedGaussianPrior(Prior):
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n: expected a positive int, got {n!r}")
         gen_device = generator.device if generator is not None else torch.device("cpu")
-        z = torch.randn(n, self.latent_dim, generator=generator, device=gen_device)
+        z = torch.randn(n, self.mapping.z_dim, generator=generator, device=gen_device)
         return z.to(device or self.w_avg.device, self.w_avg.dtype)
 
+    def draw_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        """Uniform random class indices for a conditional mapping (None for an unconditional one)."""
+        if not self.mapping.c_dim:
+            return None
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        return torch.randint(self.mapping.c_dim, (n,), generator=generator, device=gen_device)
+
     def sample(self, n: int, generator: torch.Generator | None = None,
-               device: torch.device | str | None = None) -> Tensor:
-        return self.mapping(self.draw_z(n, generator, device or self.w_avg.device))
+               device: torch.device | str | None = None, labels: Tensor | Sequence[int] | None = None) -> Tensor:
+        z = self.draw_z(n, generator, device or self.w_avg.device)
+        return self.mapping(z, self.draw_labels(n, generator) if labels is None else labels)
 
 
 class ModulatedConv2d(nn.Module):
@@ -161,42 +217,52 @@ class NoiseStrength(nn.Module):
         return x + self.weight * noise
 
 
-class BiasedLeakyReLU(nn.Module):
-    """leaky_relu(x + bias[c], 0.2) · √2 (the fused bias + activation of StyleGAN2)."""
+def clamp_to(x: Tensor, limit: float | None) -> Tensor:
+    """NVIDIA's ``conv_clamp``: activations clipped to ±limit (keeps fp16 blocks finite; None: no clip)."""
+    return x if limit is None else x.clamp(-limit, limit)
 
-    def __init__(self, channels: int) -> None:
+
+class BiasedLeakyReLU(nn.Module):
+    """leaky_relu(x + bias[c], 0.2) · √2 (the fused bias + activation of StyleGAN2), then ``clamp``."""
+
+    def __init__(self, channels: int, clamp: float | None = None) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))
+        self.clamp = clamp
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x + self.bias.view(1, -1, 1, 1), 0.2) * SQRT2
+        return clamp_to(F.leaky_relu(x + self.bias.view(1, -1, 1, 1), 0.2) * SQRT2, self.clamp)
 
 
 class StyledConv(nn.Module):
-    """Modulated 3×3 conv (optionally upsampling) → noise → biased LeakyReLU·√2."""
+    """Modulated 3×3 conv (optionally upsampling) → noise (unless None) → biased LeakyReLU·√2 → clamp."""
 
-    def __init__(self, in_channels: int, out_channels: int, style_dim: int, upsample: bool = False) -> None:
+    def __init__(self, in_channels: int, out_channels: int, style_dim: int, upsample: bool = False,
+                 clamp: float | None = None) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, style_dim, upsample=upsample)
         self.noise = NoiseStrength()
-        self.activate = BiasedLeakyReLU(out_channels)
+        self.activate = BiasedLeakyReLU(out_channels, clamp)
 
-    def forward(self, x: Tensor, style: Tensor, noise: Tensor) -> Tensor:
-        return self.activate(self.noise(self.conv(x, style), noise))
+    def forward(self, x: Tensor, style: Tensor, noise: Tensor | None) -> Tensor:
+        out = self.conv(x, style)
+        return self.activate(out if noise is None else self.noise(out, noise))
 
 
 class ToRGB(nn.Module):
-    """Modulated 1×1 conv to image channels (no demodulation) + bias, plus the upsampled previous image."""
+    """Modulated 1×1 conv to image channels (no demodulation) + bias, clamped, plus the upsampled previous image."""
 
-    def __init__(self, in_channels: int, style_dim: int, out_channels: int = 3, upsample: bool = True) -> None:
+    def __init__(self, in_channels: int, style_dim: int, out_channels: int = 3, upsample: bool = True,
+                 clamp: float | None = None) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
+        self.clamp = clamp
         if upsample:
             self.register_buffer("skip_kernel", fir_kernel(2), persistent=False)
 
     def forward(self, x: Tensor, style: Tensor, skip: Tensor | None = None) -> Tensor:
-        out = self.conv(x, style) + self.bias
+        out = clamp_to(self.conv(x, style) + self.bias, self.clamp)
         if skip is not None:
             out = out + upfirdn2d(skip, self.skip_kernel, up=2, pad=(2, 1))
         return out
@@ -226,12 +292,15 @@ class StyleGAN2Synthesis(StyleDecoder):
     """The synthesis network as a :class:`StyleDecoder`: ``num_styles`` = 2·log2(size) − 2 slots.
 
     Slot 0 drives the 4×4 conv; slot ``2b+1`` the upsampling conv of block ``b`` (and the ToRGB before it),
-    ``2b+2`` its second conv, ``2b+3`` its ToRGB. Noise: ``noise=`` maps ``(B or 1, 1, H, W)`` per layer; else
-    the stored fixed maps ``noises.noise_i`` in eval mode (deterministic, as ``randomize_noise=False``) and
-    fresh draws in training mode. The output is not squashed (callers clamp).
+    ``2b+2`` its second conv, ``2b+3`` its ToRGB. Noise: ``noise=`` maps ``(B or 1, 1, H, W)`` per layer, or
+    ``noise_mode`` (NVIDIA's names): ``"const"`` the stored fixed maps ``noises.noise_i``, ``"random"`` fresh
+    draws, ``"none"`` no noise; by default const in eval mode (as ``randomize_noise=False``) and random in
+    training mode. ``conv_clamp`` clips every conv and ToRGB output to ±conv_clamp (NVIDIA's configs use 256).
+    The output is not squashed (callers clamp).
     """
 
-    def __init__(self, style_dim: int, widths: Sequence[int], out_channels: int = 3) -> None:
+    def __init__(self, style_dim: int, widths: Sequence[int], out_channels: int = 3,
+                 conv_clamp: float | None = None) -> None:
         super().__init__()
         widths = list(widths)
         if len(widths) < 2 or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
@@ -240,14 +309,14 @@ class StyleGAN2Synthesis(StyleDecoder):
         self.widths = widths
         self.out_channels = out_channels
         self.input = ConstantInput(widths[0])
-        self.conv1 = StyledConv(widths[0], widths[0], style_dim)
-        self.to_rgb1 = ToRGB(widths[0], style_dim, out_channels, upsample=False)
+        self.conv1 = StyledConv(widths[0], widths[0], style_dim, clamp=conv_clamp)
+        self.to_rgb1 = ToRGB(widths[0], style_dim, out_channels, upsample=False, clamp=conv_clamp)
         self.convs = nn.ModuleList()
         self.to_rgbs = nn.ModuleList()
         for previous, width in zip(widths[:-1], widths[1:]):
-            self.convs.append(StyledConv(previous, width, style_dim, upsample=True))
-            self.convs.append(StyledConv(width, width, style_dim))
-            self.to_rgbs.append(ToRGB(width, style_dim, out_channels))
+            self.convs.append(StyledConv(previous, width, style_dim, upsample=True, clamp=conv_clamp))
+            self.convs.append(StyledConv(width, width, style_dim, clamp=conv_clamp))
+            self.to_rgbs.append(ToRGB(width, style_dim, out_channels, clamp=conv_clamp))
         self.noises = nn.Module()
         for index, (height, width) in enumerate(self.noise_shapes):
             self.noises.register_buffer(f"noise_{index}", torch.randn(1, 1, height, width))
@@ -265,11 +334,17 @@ class StyleGAN2Synthesis(StyleDecoder):
         """``(H, W)`` of each noise input, in layer order (4, 8, 8, 16, 16, …)."""
         return [(4 * 2 ** ((i + 1) // 2), 4 * 2 ** ((i + 1) // 2)) for i in range(self.num_styles - 1)]
 
-    def _noise(self, noise: Sequence[Tensor] | None, like: Tensor) -> list[Tensor]:
+    def _noise(self, noise: Sequence[Tensor] | None, like: Tensor, mode: str | None) -> list[Tensor | None]:
         shapes = self.noise_shapes
+        if mode is not None and (mode not in NOISE_MODES or noise is not None):
+            raise ValueError(f"noise_mode: expected one of {NOISE_MODES} (and no noise= maps), got {mode!r}"
+                             + (" with noise= maps" if noise is not None else ""))
         if noise is None:
-            if self.training:
+            mode = mode or ("random" if self.training else "const")
+            if mode == "random":
                 return [torch.randn(like.shape[0], 1, h, w, device=like.device, dtype=like.dtype) for h, w in shapes]
+            if mode == "none":
+                return [None] * len(shapes)
             return [getattr(self.noises, f"noise_{i}") for i in range(len(shapes))]
         if isinstance(noise, Tensor) or len(noise) != len(shapes):
             raise ValueError(f"noise: expected a list of {len(shapes)} maps, one per noise layer")
@@ -289,9 +364,10 @@ class StyleGAN2Synthesis(StyleDecoder):
                 raise ValueError(f"styles[{i}]: expected shape (B, {self.latent_dim}) with one B, got {got}")
         return styles[0].shape[0]
 
-    def forward_styles(self, styles: Sequence[Tensor], noise: Sequence[Tensor] | None = None) -> Tensor:
+    def forward_styles(self, styles: Sequence[Tensor], noise: Sequence[Tensor] | None = None,
+                       noise_mode: str | None = None) -> Tensor:
         batch = self._check_styles(styles)
-        maps = self._noise(noise, styles[0])
+        maps = self._noise(noise, styles[0], noise_mode)
         out = self.conv1(self.input(batch), styles[0], maps[0])
         skip = self.to_rgb1(out, styles[1])
         for b, to_rgb in enumerate(self.to_rgbs):

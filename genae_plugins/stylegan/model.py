@@ -9,6 +9,8 @@ checkpoint (train it with this architecture's recipe), so invert with ``genae.in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -30,8 +32,9 @@ class StyleGAN2(GenerativeAutoencoder):
 
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__(config)
-        self.prior = MappedGaussianPrior(config.latent_dim, config.n_mlp, config.lr_mlp)
-        self.decoder = StyleGAN2Synthesis(config.latent_dim, config.widths, out_channels=config.channels_in)
+        self.prior = MappedGaussianPrior(config.latent_dim, config.n_mlp, config.lr_mlp, **config.mapping_shape)
+        self.decoder = StyleGAN2Synthesis(config.latent_dim, config.widths, out_channels=config.channels_in,
+                                          conv_clamp=config.conv_clamp)
         self.encoder = TimmStyleEncoder(config.encoder_backbone, config.channels_in, config.latent_dim,
                                         self.decoder.num_styles, output=config.encoder_output)
         with torch.no_grad():
@@ -43,7 +46,7 @@ class StyleGAN2(GenerativeAutoencoder):
 
     @property
     def mapping(self) -> MappingNetwork:
-        """z ``(B, D)`` → w ``(B, D)``."""
+        """z ``(B, z_dim)`` (and labels c for a conditional generator) → w ``(B, D)``: ``model.mapping(z, c)``."""
         return self.prior.mapping
 
     @property
@@ -57,22 +60,34 @@ class StyleGAN2(GenerativeAutoencoder):
         with torch.no_grad():
             return self.prior.sample(n, generator=generator).mean(0, keepdim=True)
 
-    def truncate(self, w: Tensor, psi: float, center: Tensor | None = None) -> Tensor:
-        """``center + psi·(w − center)`` for w ``(B, D)`` or W+ ``(B, S, D)``; ``center`` defaults to ``w_avg``."""
+    def truncate(self, w: Tensor, psi: float, center: Tensor | None = None, cutoff: int | None = None) -> Tensor:
+        """``center + psi·(w − center)`` for w ``(B, D)`` or W+ ``(B, S, D)``; ``center`` defaults to ``w_avg``.
+
+        ``cutoff``: truncate only slots ``0 … cutoff−1`` (NVIDIA's ``truncation_cutoff``); the result is W+.
+        """
         if isinstance(psi, bool) or not isinstance(psi, (int, float)):
             raise ValueError(f"psi: expected a number, got {psi!r}")
         if not isinstance(w, Tensor) or w.dim() not in (2, 3) or w.shape[-1] != self.latent_dim:
             got = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
             raise ValueError(f"w: expected (B, {self.latent_dim}) or (B, S, {self.latent_dim}), got {got}")
         center = self.w_avg if center is None else center
-        return torch.lerp(center.to(w.dtype).expand_as(w), w, float(psi)) if psi != 1 else w
+        if cutoff is None:
+            return torch.lerp(center.to(w.dtype).expand_as(w), w, float(psi)) if psi != 1 else w
+        if isinstance(cutoff, bool) or not isinstance(cutoff, int) or cutoff < 0:
+            raise ValueError(f"cutoff: expected a non-negative int (slots to truncate), got {cutoff!r}")
+        wplus = w if w.dim() == 3 else w[:, None].expand(-1, self.decoder.num_styles, -1)
+        head = self.truncate(wplus[:, :cutoff], psi, center)
+        return torch.cat([head, wplus[:, cutoff:]], dim=1)
 
     def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None,
-               truncation: float = 1.0) -> Tensor:
-        """Decode mapped draws, truncated towards ``w_avg`` by ``truncation`` (ψ; 1 = none)."""
+               truncation: float = 1.0, labels: Tensor | Sequence[int] | None = None) -> Tensor:
+        """Decode mapped draws, truncated towards ``w_avg`` by ``truncation`` (ψ; 1 = none).
+
+        ``labels``: classes (indices or ``(n, c_dim)`` vectors) for a conditional generator; default uniform draws.
+        """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n: expected a positive int, got {n!r}")
-        w = self.prior.sample(n, generator=generator, device=device or self.device)
+        w = self.prior.sample(n, generator=generator, device=device or self.device, labels=labels)
         return self.decode(self.truncate(w, truncation))
 
     def encode_styles(self, x: Tensor) -> Tensor:
