@@ -53,18 +53,25 @@ def download(url: str, target: Path, progress: bool = True) -> None:
         part.unlink(missing_ok=True)
 
 
-def check_digest(path: Path, algorithm: str, expected: str | None, url: str, name: str) -> None:
-    """Compare ``path``'s ``algorithm`` digest (``"md5"``, ``"sha256"``) with ``expected``; None only warns."""
-    if expected is None:
-        log.warning("genae: no %s is recorded for %s; %s is used unverified", algorithm, name, url)
-        return
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``"md5"``, ``"sha256"``), read in 1 MiB chunks."""
     digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    if digest.hexdigest() != expected.lower():
+    return digest.hexdigest()
+
+
+def check_digest(path: Path, algorithm: str, expected: str | None, url: str, name: str) -> None:
+    """Compare ``path``'s ``algorithm`` digest with ``expected``; None only warns (and logs the digest)."""
+    if expected is None:
+        log.warning("genae: no %s is recorded for %s; %s is used unverified (its %s is %s)", algorithm, name, url,
+                    algorithm, file_digest(path, algorithm))
+        return
+    digest = file_digest(path, algorithm)
+    if digest != expected.lower():
         raise WeightsUnavailableError(
-            f"{url}: {algorithm} {digest.hexdigest()} does not match the recorded {expected}; the download was "
+            f"{url}: {algorithm} {digest} does not match the recorded {expected}; the download was "
             "deleted (a changed or corrupted file). Nothing was cached."
         )
 
@@ -96,14 +103,7 @@ def fetch_converted(name: str, url: str, folder: Path, convert: Callable[[Path, 
         ) from error
     try:
         check_digest(target, algorithm, expected, url, name)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder.parent))
-        try:
-            convert(target, staging)
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        convert_into(folder, lambda staging: convert(target, staging))
     finally:
         target.unlink(missing_ok=True)
     return folder
@@ -136,3 +136,18 @@ def fetch_file(name: str, url: str, target: Path, sha256: str, *, offline: bool 
     finally:
         unchecked.unlink(missing_ok=True)
     return target
+
+
+def convert_into(folder: Path, convert: Callable[[Path], object]) -> Path:
+    """Run ``convert(staging)`` in a sibling temporary folder, then rename it to ``folder``: a failed conversion
+    leaves nothing, and the cache never holds a half-written model."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        convert(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

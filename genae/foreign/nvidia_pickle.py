@@ -25,6 +25,8 @@ import torch
 SNAPSHOT_NETWORKS = ("G", "D", "G_ema", "augment_pipe")
 #: How a pickle starts (protocol 2+), used to tell a network pickle from other files.
 PICKLE_MAGIC = b"\x80"
+#: The first bytes of a legacy (non-zip) ``torch.save`` file: protocol 2, then torch's magic number.
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -250,7 +252,9 @@ def read_network_pickle(path: str | Path) -> NetworkPickle:
     return NetworkPickle(path, networks, extras, skipped)
 
 
-def is_pickle(path: str | Path) -> bool:
-    """Whether ``path`` is a bare pickle stream (a ``torch.save`` file is a zip archive instead)."""
+def is_network_pickle(path: str | Path) -> bool:
+    """Whether ``path`` is a bare pickle stream, as NVIDIA writes (``torch.save`` writes a zip archive, or in
+    its legacy format a pickle that starts with torch's magic number)."""
     with open(path, "rb") as handle:
-        return handle.read(1) == PICKLE_MAGIC
+        head = handle.read(len(TORCH_LEGACY_MAGIC))
+    return head[:1] == PICKLE_MAGIC and head != TORCH_LEGACY_MAGIC

@@ -33,14 +33,34 @@ CONSTANT_KEY = re.compile(r"^(convs\.\d+\.conv\.blur\.kernel|to_rgbs\.\d+\.upsam
 
 
 class ConversionError(ValueError):
-    """The file is not a rosinality StyleGAN2 generator checkpoint this converter can map."""
+    """The file is not a StyleGAN2 generator checkpoint this converter can map; ``detail`` (several lines,
+    shown by ``genae --debug``) says more where there is more to say."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 def strip_command(path: str | Path) -> str:
-    """The one-liner that keeps only what genae reads (it unpickles: run it only on a file you trust)."""
+    """The one-liner that keeps only what genae reads. It allows torch's tensors and ``argparse.Namespace`` (what
+    train.py pickles) and nothing else, so it runs no code from the file either."""
     return (
-        f"python -c \"import torch; c = torch.load('{path}', weights_only=False); "
+        f"python -c \"import argparse, torch; torch.serialization.add_safe_globals([argparse.Namespace]); "
+        f"c = torch.load('{path}', weights_only=True); "
         f"torch.save({{k: c[k] for k in ('g_ema', 'latent_avg') if k in c}}, '{path}.g_ema.pt')\""
+    )
+
+
+def strip_detail(path: str | Path, error: Exception) -> str:
+    """The ``--debug`` text of a pickled-extras refusal: torch's reason, the recipe and what it cannot do."""
+    return (
+        f"torch.load(weights_only=True) refused {path}: {str(error).splitlines()[0][:300]}\n"
+        f"Strip it to g_ema (+ latent_avg), allowing only argparse.Namespace besides tensors:\n"
+        f"  {strip_command(path)}\n"
+        f"then: genae convert stylegan2 {path}.g_ema.pt OUT_DIR\n"
+        "If torch still refuses a global, the file holds more than rosinality's train.py writes. Stripping it then "
+        "needs weights_only=False, which runs whatever code the file names: do that only for a file you trust "
+        "(genae never does it for you)."
     )
 
 
@@ -53,9 +73,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise ConversionError(
-            f"{path}: holds pickled Python objects besides tensors (a train.py checkpoint pickles its argparse "
-            f"'args'), which genae never unpickles. Strip it to g_ema (+ latent_avg) where you trust the file:\n"
-            f"  {strip_command(path)}\nthen convert {path}.g_ema.pt. ({str(error).splitlines()[0][:160]})"
+            f"{path}: holds pickled Python objects besides tensors (train.py pickles its argparse 'args'), which "
+            "genae does not unpickle; strip it to g_ema first (`genae --debug convert stylegan2 ...` prints a "
+            "recipe that runs nothing from the file; docs/inversion.md)", detail=strip_detail(path, error),
         ) from error
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
         raise ConversionError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: "
@@ -113,6 +133,36 @@ def genae_key(key: str) -> str | None:
     return "decoder." + key
 
 
+def _squeezed(shape: torch.Size) -> list[int]:
+    return [d for d in shape if d != 1]
+
+
+def copy_weights(model: Any, pairs: Mapping[str, tuple[str, Tensor]], where: str, reshape: bool = False) -> None:
+    """Copy ``{source key: (genae key, tensor)}`` into ``model``; every generator tensor must be filled once.
+
+    ``reshape``: tensors may differ from genae's by singleton dimensions only (NVIDIA's layout).
+    """
+    targets = model.state_dict()
+    filled: set[str] = set()
+    with torch.no_grad():
+        for key, (target_key, tensor) in pairs.items():
+            if target_key not in targets:
+                raise ConversionError(f"{where} key {key!r} has no place in a {model.config.resolution} px stylegan2 "
+                                      f"(looked for {target_key!r})")
+            target = targets[target_key]
+            same = tuple(tensor.shape) == tuple(target.shape)
+            if not same and not (reshape and _squeezed(tensor.shape) == _squeezed(target.shape)):
+                raise ConversionError(f"unexpected shape for {key!r}: got {tuple(tensor.shape)}, "
+                                      f"expected {tuple(target.shape)}")
+            if target_key in filled:
+                raise ConversionError(f"{where} key {key!r} fills {target_key!r} a second time")
+            target.copy_(tensor.reshape(target.shape))
+            filled.add(target_key)
+    missing = sorted(k for k in targets if k.startswith(("decoder.", "prior.mapping.")) and k not in filled)
+    if missing:
+        raise ConversionError(f"{where} lacks {len(missing)} generator tensors, e.g. {missing[:3]}")
+
+
 def convert_state(checkpoint: Mapping[str, Any], **encoder: Any) -> Any:
     """A genae ``StyleGAN2`` (eval mode) holding the checkpoint's ``g_ema`` and ``latent_avg``."""
     import genae
@@ -122,29 +172,18 @@ def convert_state(checkpoint: Mapping[str, Any], **encoder: Any) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the (untrained) inversion encoder is the same in every conversion
         model = genae.create("stylegan2", **config.to_dict())
-    targets = model.state_dict()
-    filled: set[str] = set()
+    pairs = {}
     expected_kernel = fir_kernel(2)
+    for key in g_ema:
+        target_key = genae_key(key)
+        if target_key is None:
+            if not torch.allclose(_tensor(g_ema, key).float(), expected_kernel, atol=1e-6):
+                raise ConversionError(f"g_ema[{key!r}] is not StyleGAN2's [1,3,3,1] FIR kernel; this converter "
+                                      "assumes the default blur_kernel")
+            continue
+        pairs[key] = (target_key, _tensor(g_ema, key))
+    copy_weights(model, pairs, "g_ema")
     with torch.no_grad():
-        for key in g_ema:
-            target_key = genae_key(key)
-            if target_key is None:
-                if not torch.allclose(_tensor(g_ema, key).float(), expected_kernel, atol=1e-6):
-                    raise ConversionError(f"g_ema[{key!r}] is not StyleGAN2's [1,3,3,1] FIR kernel; this converter "
-                                          "assumes the default blur_kernel")
-                continue
-            if target_key not in targets:
-                raise ConversionError(f"g_ema key {key!r} has no place in a {config.resolution} px stylegan2 "
-                                      f"(looked for {target_key!r})")
-            tensor = _tensor(g_ema, key)
-            if tuple(tensor.shape) != tuple(targets[target_key].shape):
-                raise ConversionError(f"unexpected shape for {key!r}: got {tuple(tensor.shape)}, "
-                                      f"expected {tuple(targets[target_key].shape)}")
-            targets[target_key].copy_(tensor)
-            filled.add(target_key)
-        missing = sorted(k for k in targets if k.startswith(("decoder.", "prior.mapping.")) and k not in filled)
-        if missing:
-            raise ConversionError(f"g_ema lacks {len(missing)} generator tensors, e.g. {missing[:3]}")
         latent_avg = checkpoint.get("latent_avg")
         if latent_avg is None:
             latent_avg = model.mean_w(4096)
@@ -186,10 +225,20 @@ def convert_rosinality(path: str | Path, out_dir: str | Path, *, card: Mapping[s
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--encoder-backbone", default="resnet18", show_default=True,
               help="timm model for the (untrained) inversion encoder stored with the generator.")
-def convert_command(path: Path, out_dir: Path, encoder_backbone: str) -> None:
-    """Convert a rosinality stylegan2-pytorch generator checkpoint (PATH, .pt) into a genae model folder."""
+@click.pass_context
+def convert_command(ctx: click.Context, path: Path, out_dir: Path, encoder_backbone: str) -> None:
+    """Convert a StyleGAN2 generator (PATH) into a genae model folder: a rosinality stylegan2-pytorch checkpoint
+    (.pt) or an NVIDIA stylegan2-ada network pickle (.pkl, read without running the code it stores)."""
+    from genae.foreign.nvidia_pickle import NetworkPickleError, UnsafePickleError, is_network_pickle
+    from genae_plugins.stylegan.nvidia import convert_nvidia
+
     try:
-        folder = convert_rosinality(path, out_dir, encoder_backbone=encoder_backbone)
-    except (ConversionError, FileNotFoundError) as error:
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+        convert = convert_nvidia if is_network_pickle(path) else convert_rosinality
+        folder = convert(path, out_dir, encoder_backbone=encoder_backbone)
+    except (ConversionError, FileNotFoundError, NetworkPickleError, UnsafePickleError) as error:
+        if getattr(error, "detail", "") and (ctx.find_root().obj or {}).get("debug"):
+            click.echo(error.detail, err=True)
         raise click.ClickException(str(error)) from error
     click.echo(f"wrote {folder}; load it with genae.load({str(folder)!r})")

@@ -110,7 +110,8 @@ class MappingNetwork(nn.Module):
                              f"class indices or ({batch}, {self.c_dim}) vectors")
         c = torch.as_tensor(labels, device=device)
         if c.dim() == 1 and not c.is_floating_point():
-            if c.shape[0] != batch or bool(((c < 0) | (c >= self.c_dim)).any()):
+            out_of_range = not c.is_meta and bool(((c < 0) | (c >= self.c_dim)).any())
+            if c.shape[0] != batch or out_of_range:
                 raise ValueError(f"c: expected {batch} class indices in [0, {self.c_dim}), got {c.tolist()}")
             return F.one_hot(c.long(), self.c_dim).float()
         if c.dim() != 2 or tuple(c.shape) != (batch, self.c_dim):
