@@ -266,9 +266,11 @@ def reconstruct_command(model_name: str, images: tuple[str, ...], data: str, cou
 @click.option("--condition", multiple=True, type=click.Path(exists=True),
               help="Image file or folder (repeatable): keep its --range styles, draw the rest (-n per image).")
 @click.option("--range", "style_range", default=None, help="Styles kept with --condition [default: coarse].")
+@click.option("--label", type=int, default=None, help="Class of every sample (class-conditional models; default random).")
 def sample_command(model_name: str, count: int, seed: int, device: str, scale: int, out: Path,
-                   condition: tuple[str, ...], style_range: str | None) -> None:
+                   condition: tuple[str, ...], style_range: str | None, label: int | None) -> None:
     """Draw latents from the prior and decode them (with --condition: conditional samples, a row per image)."""
+    import inspect
     import math
 
     import torch
@@ -278,6 +280,8 @@ def sample_command(model_name: str, count: int, seed: int, device: str, scale: i
 
     if style_range is not None and not condition:
         raise click.UsageError("--range chooses the styles kept from --condition images; give --condition too")
+    if label is not None and condition:
+        raise click.UsageError("--label sets the class of plain samples; it does not combine with --condition")
     model = load(model_name, device=device)
     if condition:
         from genae.operations_cli import conditional_sample_grid
@@ -285,8 +289,11 @@ def sample_command(model_name: str, count: int, seed: int, device: str, scale: i
         grid = conditional_sample_grid(model, model_name, condition, style_range or "coarse", count, seed)
         _done(save_image_grid(grid, out, nrow=count + 1, scale=scale))
         return
+    if label is not None and "labels" not in inspect.signature(model.sample).parameters:
+        raise click.UsageError(f"--label: {model_name} is not a class-conditional model")
+    labels = {} if label is None else {"labels": [label] * count}
     with torch.no_grad():
-        x = model.sample(count, generator=torch.Generator().manual_seed(seed))
+        x = model.sample(count, generator=torch.Generator().manual_seed(seed), **labels)
     _done(save_image_grid(x, out, nrow=max(1, int(math.sqrt(count))), scale=scale))
 
 

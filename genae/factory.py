@@ -177,7 +177,8 @@ def load(
     local_files_only: bool = False,
     force_download: bool = False,
 ) -> GenerativeAutoencoder:
-    """Load a model from a local folder, ``hf-hub:org/repo[@revision]``, or a pretrained name.
+    """Load a model from a local folder, ``hf-hub:org/repo[@revision]``, a pretrained name, or a foreign
+    weights file a plugin converts (an NVIDIA StyleGAN2-ADA ``.pkl``; converted once into the cache).
 
     ``revision``, ``token``, ``cache_dir``, ``local_files_only`` and ``force_download`` mean what they mean in
     ``huggingface_hub`` and apply to Hub downloads (a revision may also be written as ``@rev`` in the name, not
@@ -203,7 +204,7 @@ def load(
     elif revision is not None:
         raise ValueError(f"revision: only hf-hub: names have revisions, got {text!r}")
     elif isinstance(name_or_path, Path) or Path(text).exists() or "/" in text or text.startswith("."):
-        model = _load_local(text)
+        model = _load_local(text, cache_dir)
         if device is not None:
             model = model.to(device)
     else:
@@ -211,8 +212,9 @@ def load(
     return model.to(cast) if cast is not None else model
 
 
-def _load_local(text: str) -> Any:
-    """A local model folder; the errors say when the path looks like a Hub repo id or shadows a registered name."""
+def _load_local(text: str, cache_dir: str | Path | None = None) -> Any:
+    """A local model folder; the errors say when the path looks like a Hub repo id or shadows a registered name.
+    A file (an NVIDIA ``.pkl``) is a foreign format a plugin converts, once, into the cache."""
     from genae.hub import ModelFolderError, load_folder
 
     path = Path(text)
@@ -220,6 +222,10 @@ def _load_local(text: str) -> Any:
         hint = (f"; for the Hugging Face Hub repo write genae.load('hf-hub:{text}')"
                 if text.count("/") == 1 and not text.startswith((".", "/", "~")) else "")
         raise FileNotFoundError(f"model folder {text!r} does not exist{hint}")
+    if path.is_file():
+        from genae.foreign.files import converted_folder
+
+        return load_folder(converted_folder(path, cache_dir))
     try:
         return load_folder(path)
     except ModelFolderError as error:

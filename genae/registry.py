@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 ENTRY_POINT_GROUP = "genae.plugins"
@@ -188,6 +189,21 @@ class CommandSpec:
 
 
 @dataclass
+class FileFormatSpec:
+    """A foreign weights file that ``genae.load(path)`` converts on first use (into the cache).
+
+    ``sniff`` (``"module:function"``, path → bool) recognises the format from the file's bytes; ``convert``
+    (``"module:function"``, (file, out_dir) → folder) writes a genae model folder.
+    """
+
+    name: str
+    sniff: str | Callable[..., Any]
+    convert: str | Callable[..., Any]
+    plugin: str = "user"
+    description: str = ""
+
+
+@dataclass
 class PluginInfo:
     """Where a plugin came from (recorded in saved models) and whether it loaded."""
 
@@ -211,6 +227,7 @@ class Registry:
         self.pretrained: dict[str, PretrainedSpec] = {}
         self.aliases: dict[str, str] = {}
         self.commands: dict[str, CommandSpec] = {}
+        self.file_formats: dict[str, FileFormatSpec] = {}
         #: Specs that lost a name clash, reachable only as ``plugin:name``.
         self.shadowed: dict[str, ModelSpec | PretrainedSpec] = {}
         self.plugins: dict[str, PluginInfo] = {}
@@ -267,7 +284,7 @@ class Registry:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        tables = (self.models, self.pretrained, self.aliases, self.commands, self.shadowed)
+        tables = (self.models, self.pretrained, self.aliases, self.commands, self.shadowed, self.file_formats)
         saved = [dict(t) for t in tables]
         problems = len(self.problems)
         try:
@@ -361,7 +378,17 @@ class Registry:
                 self.problems.append(f"genae plugin {spec.plugin!r}: command {spec.name!r} is not added, plugin "
                              f"{self.commands[spec.name].plugin!r} already has it")
 
+    def add_file_format(self, spec: FileFormatSpec) -> None:
+        with self._lock:
+            self._stamp(spec)
+            self.file_formats.setdefault(spec.name, spec)
+
     # -- lookup -------------------------------------------------------------------------------------
+    def find_file_format(self, path: str | Path) -> FileFormatSpec | None:
+        """The first registered format whose ``sniff`` recognises the file at ``path``."""
+        self.discover()
+        return next((f for f in self.file_formats.values() if import_object(f.sniff)(path)), None)
+
     def canonical(self, name: str) -> str:
         """The registry key for a name or alias (case-insensitive); ``plugin:name`` is returned as given."""
         self.discover()

@@ -45,9 +45,43 @@ PUBLIC: dict[str, PublicGenerator] = {
 }
 
 
+@dataclass(frozen=True)
+class AdaGenerator:
+    """One of NVIDIA's published stylegan2-ada-pytorch network pickles, converted on first use.
+
+    NVIDIA publishes no checksums for these files: the card of a downloaded conversion records the SHA-256 of
+    what was downloaded instead (``source_sha256``).
+    """
+
+    name: str
+    file: str
+    dataset: str
+    resolution: int
+    conditional: bool = False
+    sha256: str | None = None  # None: none published
+
+    @property
+    def url(self) -> str:
+        return f"https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/{self.file}"
+
+
+ADA: dict[str, AdaGenerator] = {
+    entry.name: entry
+    for entry in (
+        AdaGenerator("stylegan2-ada-ffhq-1024", "ffhq.pkl", "ffhq", 1024),
+        AdaGenerator("stylegan2-ada-metfaces-1024", "metfaces.pkl", "metfaces", 1024),
+        AdaGenerator("stylegan2-ada-afhq-cat-512", "afhqcat.pkl", "afhq-cat", 512),
+        AdaGenerator("stylegan2-ada-afhq-dog-512", "afhqdog.pkl", "afhq-dog", 512),
+        AdaGenerator("stylegan2-ada-afhq-wild-512", "afhqwild.pkl", "afhq-wild", 512),
+        AdaGenerator("stylegan2-ada-brecahad-512", "brecahad.pkl", "brecahad", 512),
+        AdaGenerator("stylegan2-ada-cifar10-32", "cifar10.pkl", "cifar10", 32, conditional=True),
+    )
+}
+
+
 def register(registry: Any) -> None:
     from genae.io import cache_root
-    from genae.registry import CommandSpec, ModelSpec, PretrainedSpec
+    from genae.registry import CommandSpec, FileFormatSpec, ModelSpec, PretrainedSpec
 
     registry.add_model(ModelSpec(
         "stylegan2", f"{__name__}.model:StyleGAN2", recipe=f"{__name__}.recipe:InversionEncoderRecipe",
@@ -69,4 +103,17 @@ def register(registry: Any) -> None:
             checksum=f"sha256:{entry.sha256}" if entry.sha256 else None, manual_step=None if mirror else manual,
             description=f"NVIDIA's StyleGAN2 config-F generator, {entry.dataset} {entry.resolution} px",
         ))
+    for ada in ADA.values():
+        kind = "class-conditional (10 classes) " if ada.conditional else ""
+        registry.add_pretrained(PretrainedSpec(
+            ada.name, architecture="stylegan2", dataset=ada.dataset, resolution=ada.resolution,
+            resolver=f"{__name__}.official:resolve_ada", download_url=ada.url,
+            source=f"NVIDIA {ada.url} (network pickle, read without running its code; no checksum published)",
+            description=f"NVIDIA's StyleGAN2-ADA {kind}generator, {ada.dataset} {ada.resolution} px",
+        ))
     registry.add_command(CommandSpec(name="convert.stylegan2", command=f"{__name__}.convert:convert_command"))
+    registry.add_file_format(FileFormatSpec(
+        "nvidia-network-pickle", sniff="genae.foreign.nvidia_pickle:is_network_pickle",
+        convert=f"{__name__}.nvidia:convert_nvidia",
+        description="NVIDIA stylegan2-ada-pytorch network pickle (.pkl), converted to stylegan2",
+    ))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from genae.downloads import WeightsUnavailableError, fetch_converted
-from genae_plugins.stylegan import BASE_URL_ENV, CONVERT_WEIGHT, PUBLIC, PublicGenerator
+from genae_plugins.stylegan import ADA, BASE_URL_ENV, CONVERT_WEIGHT, PUBLIC, AdaGenerator, PublicGenerator
 
 
 def resolve(spec: Any, *, local_files_only: bool = False) -> Path:
@@ -26,7 +26,30 @@ def resolve(spec: Any, *, local_files_only: bool = False) -> Path:
     return fetch_public(PUBLIC[spec.name], offline=True if local_files_only else None)
 
 
-def cache_folder(entry: PublicGenerator, cache_dir: str | Path | None = None) -> Path:
+def resolve_ada(spec: Any, *, local_files_only: bool = False) -> Path:
+    """The registry's resolver for NVIDIA's StyleGAN2-ADA pickles: a local genae model folder (only the cache
+    when ``local_files_only``)."""
+    if spec.name not in ADA:
+        raise WeightsUnavailableError(f"{spec.name!r} is not a published StyleGAN2-ADA generator; known: {sorted(ADA)}")
+    return fetch_ada(ADA[spec.name], offline=True if local_files_only else None)
+
+
+def fetch_ada(entry: AdaGenerator, *, cache_dir: str | Path | None = None, base_url: str | None = None,
+              offline: bool | None = None, progress: bool = True) -> Path:
+    """Cached conversion → download NVIDIA's pickle (or ``base_url``/file, a mirror), convert and cache."""
+    from genae_plugins.stylegan.nvidia import convert_nvidia
+
+    folder = cache_folder(entry, cache_dir)
+    url = f"{base_url.rstrip('/')}/{entry.file}" if base_url else entry.url
+    checksum = f"sha256 {entry.sha256}" if entry.sha256 else "NVIDIA publishes no checksum; source_sha256 is the hash of what was downloaded"
+    card = {"name": entry.name, "dataset": entry.dataset, "load_name": entry.name,
+            "source": f"NVIDIA's {entry.file} from {url} ({checksum})"}
+    return fetch_converted(entry.name, url, folder, lambda file, out: convert_nvidia(file, out, card=card),
+                           command=f"genae convert stylegan2 {entry.file} {folder}", algorithm="sha256",
+                           expected=entry.sha256, offline=offline, progress=progress)
+
+
+def cache_folder(entry: PublicGenerator | AdaGenerator, cache_dir: str | Path | None = None) -> Path:
     if cache_dir is None:
         from genae.io import cache_root
 
