@@ -167,13 +167,32 @@ def test_full_width_64px_checkpoint_converts_and_round_trips(tmp_path):
     assert x.shape == (1, 3, 64, 64) and float(x.std()) > 0
 
 
-def test_pickled_training_args_are_refused_with_the_strip_command(tmp_path):
+def test_pickled_training_args_are_refused_in_one_line_with_a_safe_strip_recipe(tmp_path, capsys):
+    """Issue 25 item 16: one line naming the file; --debug adds a recipe that runs nothing from the file."""
     import argparse
+    import subprocess
+    import sys
 
     path = tmp_path / "train.pt"
     torch.save({"g_ema": _rosinality_state(8, 8, 1, [4, 4]), "args": argparse.Namespace(size=8)}, path)
-    with pytest.raises(ConversionError, match=r"pickled.*args.*weights_only=False.*g_ema"):
+    with pytest.raises(ConversionError, match=r"train\.pt: holds pickled Python objects.*does not unpickle") as caught:
         load_checkpoint(path)
+    assert "\n" not in str(caught.value) and "weights_only=False" not in str(caught.value)
+    detail = caught.value.detail
+    assert "weights_only=True" in detail and "only for a file you trust" in detail
+
+    assert cli_main(["convert", "stylegan2", str(path), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train.pt" in err and "--debug" in err
+    assert cli_main(["--debug", "convert", "stylegan2", str(path), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    recipe = next(line.strip() for line in err.splitlines() if line.strip().startswith("python -c"))
+    assert "add_safe_globals([argparse.Namespace])" in recipe and "weights_only=True" in recipe
+
+    code = recipe[len('python -c "'):-1]  # the recipe as printed, run as the user would run it
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=300)
+    stripped = load_checkpoint(tmp_path / "train.pt.g_ema.pt")
+    assert set(stripped) == {"g_ema"}
 
 
 @pytest.mark.parametrize("content, match", [

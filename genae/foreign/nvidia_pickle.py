@@ -126,7 +126,12 @@ def _storage_from_bytes(data: Any) -> Any:
     """Stand-in for ``torch.storage._load_from_bytes``, reading the bytes with ``weights_only=True``."""
     if not isinstance(data, bytes):
         raise UnsafePickleError(f"a tensor storage given {type(data).__name__}, not bytes")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = next((line for line in str(error).splitlines() if "WeightsUnpickler error" in line), "")
+        raise UnsafePickleError(f"a tensor's bytes hold more than a storage, which torch's weights_only reader "
+                                f"refuses ({reason.strip()[:160]})") from None
 
 
 def _check_hooks(hooks: Any) -> None:
@@ -175,6 +180,10 @@ def _array(cls: Any, shape: Any, typecode: Any) -> np.ndarray:
     return np.ndarray.__new__(np.ndarray, shape, _dtype(typecode.decode() if isinstance(typecode, bytes) else typecode))
 
 
+class PlainDict(dict):
+    """Stand-in for ``dnnlib.util.EasyDict`` (train.py's constructor kwargs): the items, as a plain dict."""
+
+
 def _numpy_spellings(name: str, target: Any) -> dict[tuple[str, str], Any]:
     return {(module, name): target for module in ("numpy.core.multiarray", "numpy._core.multiarray")}
 
@@ -186,6 +195,8 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_parameter"): _parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _parameter,
     ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "set"): set,  # protocol 3 (Python 3.7's default) has no EMPTY_SET opcode
+    ("dnnlib.util", "EasyDict"): PlainDict,
     ("numpy", "dtype"): _dtype,
     ("numpy", "ndarray"): np.ndarray,
     **_numpy_spellings("scalar", _scalar),
