@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_nvidia_pickle import Persistent, module_state, write_snapshot
 
 import genae
 from genae.cli import main as cli_main
 from genae.downloads import WeightsUnavailableError
 from genae_plugins.stylegan.convert import ConversionError
 from genae_plugins.stylegan.nvidia import convert_nvidia, genae_key
-from test_nvidia_pickle import Persistent, module_state, write_snapshot
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "nvidia-stylegan2-ada"
 needs_fixture = pytest.mark.skipif(not (FIXTURE / "ada_narrow32.pkl").is_file(), reason=f"fixture {FIXTURE} is absent")

@@ -12,7 +12,6 @@ equalised-lr gain before demodulation, genae's do: demodulation cancels it (up t
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from pathlib import Path

@@ -6,6 +6,10 @@ e4e and PTI use). No stable public URL of those ``.pt`` files could be verified 
 guess one: set ``GENAE_STYLEGAN2_BASE_URL`` to a server holding them (e.g. your own mirror) and
 ``genae.load("stylegan2-ffhq-1024")`` downloads, converts and caches through :mod:`genae.downloads`;
 without it, or offline, the error names NVIDIA's URL and the two commands that make the folder.
+
+NVIDIA's StyleGAN2-ADA generators (``stylegan2-ada-*``) are PyTorch network pickles that genae reads itself
+(:mod:`genae_plugins.stylegan.nvidia`, nothing in them runs): they download from NVIDIA's CDN, convert and
+cache; NVIDIA publishes no checksums, so the card records the SHA-256 of what was downloaded.
 """
 
 from __future__ import annotations
