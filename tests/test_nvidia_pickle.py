@@ -32,7 +32,10 @@ needs_fixture = pytest.mark.skipif(not (FIXTURE / "ada_narrow32.pkl").is_file(),
 @contextlib.contextmanager
 def nvidia_persistence():
     """A stand-in ``torch_utils.persistence`` whose loader runs ``module_src`` as NVIDIA's does, so the
-    pickles written here are genuinely dangerous for a plain ``pickle.load``."""
+    pickles written here are genuinely dangerous for a plain ``pickle.load``. Re-entrant."""
+    if "torch_utils.persistence" in sys.modules:
+        yield sys.modules["torch_utils.persistence"]
+        return
     package, module = types.ModuleType("torch_utils"), types.ModuleType("torch_utils.persistence")
 
     def _reconstruct_persistent_obj(meta):
@@ -43,7 +46,11 @@ def nvidia_persistence():
     _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
     module._reconstruct_persistent_obj = _reconstruct_persistent_obj
     package.persistence = module
-    with mock.patch.dict(sys.modules, {"torch_utils": package, "torch_utils.persistence": module}):
+    dnnlib, util = types.ModuleType("dnnlib"), types.ModuleType("dnnlib.util")
+    util.EasyDict = type("EasyDict", (dict,), {"__module__": util.__name__})  # train.py's kwargs dicts
+    dnnlib.util = util
+    with mock.patch.dict(sys.modules, {"torch_utils": package, "torch_utils.persistence": module, "dnnlib": dnnlib,
+                                       "dnnlib.util": util}):
         yield module
 
 
@@ -59,8 +66,10 @@ class Persistent:
 
 
 def module_state(parameters=None, modules=None, **attributes):
+    """A module's ``__dict__`` as NVIDIA pickles it (constructor kwargs in an EasyDict, as train.py passes them)."""
+    kwargs = sys.modules["dnnlib.util"].EasyDict(z_dim=4) if "dnnlib.util" in sys.modules else {"z_dim": 4}
     return {"training": False, "_parameters": dict(parameters or {}), "_buffers": {}, "_modules": dict(modules or {}),
-            "_init_kwargs": {"z_dim": 4}, **attributes}
+            "_init_kwargs": kwargs, **attributes}
 
 
 def write_snapshot(path, generator, **extra):
@@ -73,10 +82,13 @@ def write_snapshot(path, generator, **extra):
 def test_persistent_objects_become_records_and_their_source_never_runs(tmp_path):
     marker = tmp_path / "marker"
     source = f"open({str(marker)!r}, 'w').write('ran')"
-    path = write_snapshot(tmp_path / "evil.pkl", Persistent("Generator", module_state(
-        {"weight": torch.arange(6.0).reshape(2, 3)},
-        {"fc": Persistent("FullyConnectedLayer", module_state({"bias": torch.ones(2)}), source)},
-        z_dim=4, lr=np.float64(0.5)), source))
+    with nvidia_persistence():
+        generator = Persistent("Generator", module_state(
+            {"weight": torch.arange(6.0).reshape(2, 3)},
+            {"fc": Persistent("FullyConnectedLayer", module_state({"bias": torch.ones(2)}), source)},
+            z_dim=4, lr=np.float64(0.5)), source)
+        path = write_snapshot(tmp_path / "evil.pkl", generator)
+        assert b"dnnlib.util" in path.read_bytes()
     with nvidia_persistence():  # the file is really hostile: NVIDIA's way of loading it runs the source
         pickle.loads(path.read_bytes())
     assert marker.read_text() == "ran"

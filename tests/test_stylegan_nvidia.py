@@ -15,6 +15,7 @@ from test_nvidia_pickle import Persistent, module_state, write_snapshot
 import genae
 from genae.cli import main as cli_main
 from genae.downloads import WeightsUnavailableError
+from genae.testing import check_model
 from genae_plugins.stylegan.convert import ConversionError
 from genae_plugins.stylegan.nvidia import convert_nvidia, genae_key
 
@@ -104,6 +105,8 @@ def test_cond16_conditional_mapping_and_labels(cond):
         _close(cond.truncate(w, 0.5, cutoff=4), ref["ws_psi05_cut4"], W_ATOL)
         images = cond.sample(3, generator=torch.Generator().manual_seed(0), labels=[1, 2, 3])
     assert images.shape == (3, 1, 16, 16) and cond.config.c_dim == 10 and cond.card["precision"].startswith("float32")
+    report = check_model(cond)  # a conditional generator keeps every genae contract (random classes by default)
+    assert not report.failed, report.failed
     with pytest.raises(ValueError, match=r"c: this generator is class-conditional \(c_dim=10\)"):
         cond.mapping(ref["z"])
     with pytest.raises(ValueError, match=r"c: expected 4 class indices in \[0, 10\)"):

@@ -114,6 +114,10 @@ def infer_config(generator: NetworkDescription, **encoder: Any) -> StyleGAN2Conf
     if architectures != {"skip"}:
         raise ConversionError(f"synthesis architecture {sorted(map(str, architectures))}: genae's StyleGAN2 is the "
                               "'skip' generator (NVIDIA's default)")
+    num_ws = generator.modules["synthesis"].attributes.get("num_ws", 2 * len(widths))
+    if num_ws != 2 * len(widths):
+        raise ConversionError(f"synthesis reads {num_ws} ws; a StyleGAN2 'skip' generator of {len(widths)} blocks "
+                              f"reads {2 * len(widths)}")
     clamps = _uniform(generator, ("SynthesisLayer", "ToRGBLayer"), "conv_clamp")
     if len(clamps) != 1:
         raise ConversionError(f"layers use different conv_clamp values {sorted(map(str, clamps))}; genae supports one")
