@@ -165,6 +165,19 @@ def test_plain_torch_modules_and_both_numpy_spellings_are_data(tmp_path):
         assert float(networks.extras["scale"]) == 0.25
 
 
+def test_numpy_arrays_are_copied_from_bytes_and_object_dtypes_refused(tmp_path):
+    """StyleGAN3 layers keep numpy arrays as attributes; numpy's own reducers are never called."""
+    sizes = np.array([[36, 36], [52, 52]], dtype=">i8")
+    path = write_snapshot(tmp_path / "arrays.pkl", Persistent("SynthesisLayer", module_state(in_size=sizes)))
+    read = read_network_pickle(path).networks["G_ema"].modules[""].attributes["in_size"]
+    assert isinstance(read, np.ndarray) and read.dtype == sizes.dtype and np.array_equal(read, sizes)
+    for hostile, reason in ((np.array([None, 1], dtype=object), "only plain numeric types"),
+                            (np.dtype([("a", "f4")]), "dtype state other than a byte order")):
+        path = write_snapshot(tmp_path / "hostile.pkl", Persistent("Generator", module_state(value=hostile)))
+        with pytest.raises(UnsafePickleError, match=reason):
+            read_network_pickle(path)
+
+
 def test_other_files_are_refused_in_one_line(tmp_path):
     broken = tmp_path / "broken.pkl"
     broken.write_bytes(b"\x80\x04garbage")

@@ -58,7 +58,8 @@ class ModuleRecord:
     @property
     def attributes(self) -> dict[str, Any]:
         """The module's own plain attributes (``conv_clamp``, ``use_fp16``, ...), numpy scalars as Python."""
-        return {k: _plain(v) for k, v in self.state.items() if not k.startswith("_") and not isinstance(v, (torch.Tensor, ModuleRecord))}
+        return {k: _plain(v) for k, v in self.state.items()
+                if not k.startswith("_") and not isinstance(v, (torch.Tensor, ModuleRecord))}
 
     @property
     def children(self) -> dict[str, ModuleRecord]:
@@ -75,7 +76,10 @@ class ModuleRecord:
 
 
 def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    """Numpy scalars as Python numbers, numpy arrays (StyleGAN3 stores some) as ndarrays."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value.array if isinstance(value, NumpyArray) else value
 
 
 @dataclass
@@ -156,28 +160,63 @@ def _parameter(data: Any, requires_grad: Any = False, hooks: Any = None, *state:
     return data
 
 
-def _dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
-    """``numpy.dtype`` for plain numeric type codes only: object dtypes would let a file build objects."""
-    if not isinstance(spec, str):
-        raise UnsafePickleError(f"numpy.dtype({spec!r}): only type codes are read")
-    dtype = np.dtype(spec)
-    if dtype.hasobject:
-        raise UnsafePickleError(f"numpy.dtype({spec!r}): object arrays are not read")
-    return dtype
+class NumpyDtype:
+    """``numpy.dtype(code)`` for plain numeric type codes; BUILD may set only the byte order. (numpy's own
+    ``dtype.__setstate__`` also takes fields and flags, which could describe object memory.)"""
+
+    def __init__(self, spec: Any, align: Any = False, copy: Any = False) -> None:
+        if not isinstance(spec, str):
+            raise UnsafePickleError(f"numpy.dtype({spec!r}): only type codes are read")
+        self.dtype = np.dtype(spec)
+        if self.dtype.hasobject or self.dtype.fields is not None:
+            raise UnsafePickleError(f"numpy.dtype({spec!r}): only plain numeric types are read")
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) < 5 or state[1] not in "<>|=" or any(state[2:5]):
+            raise UnsafePickleError(f"a numpy dtype state other than a byte order: {str(state)[:80]}")
+        if state[1] in "<>":
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
+def _numpy_dtype(value: Any) -> np.dtype:
+    if not isinstance(value, NumpyDtype):
+        raise UnsafePickleError(f"a numpy value whose dtype is a {type(value).__name__}")
+    return value.dtype
 
 
 def _scalar(dtype: Any, data: Any = b"") -> np.generic:
     """``numpy.core.multiarray.scalar`` rebuilt from its raw bytes."""
-    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
+    dtype = _numpy_dtype(dtype)
+    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
         raise UnsafePickleError("a numpy scalar that is not a plain number")
     return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
-def _array(cls: Any, shape: Any, typecode: Any) -> np.ndarray:
-    """``numpy.core.multiarray._reconstruct`` for ndarrays only (BUILD then fills in the bytes)."""
-    if cls is not np.ndarray:
-        raise UnsafePickleError("numpy _reconstruct of something other than an ndarray")
-    return np.ndarray.__new__(np.ndarray, shape, _dtype(typecode.decode() if isinstance(typecode, bytes) else typecode))
+class NumpyArray:
+    """``numpy.core.multiarray._reconstruct(ndarray, ...)`` then BUILD: an array copied from its raw bytes
+    (``array``); object arrays, whose state is a list of objects, are refused."""
+
+    def __init__(self, cls: Any, shape: Any = (0,), typecode: Any = b"b") -> None:
+        if cls is not NdarrayName:
+            raise UnsafePickleError("numpy _reconstruct of something other than an ndarray")
+        self.array = np.empty(0)
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) != 5 or not isinstance(state[4], bytes):
+            raise UnsafePickleError("a numpy array state other than (version, shape, dtype, fortran, bytes)")
+        _, shape, dtype, fortran, data = state
+        dtype = _numpy_dtype(dtype)
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or (
+                int(np.prod(shape)) * dtype.itemsize != len(data)):
+            raise UnsafePickleError(f"a numpy array whose shape {shape!r} does not match its {len(data)} bytes")
+        self.array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+
+class NdarrayName:
+    """``numpy.ndarray`` as the argument of ``_reconstruct`` only; the file cannot construct one directly."""
+
+    def __new__(cls, *args: Any) -> NdarrayName:
+        raise UnsafePickleError("numpy.ndarray constructed directly")
 
 
 class PlainDict(dict):
@@ -197,10 +236,10 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,  # protocol 3 (Python 3.7's default) has no EMPTY_SET opcode
     ("dnnlib.util", "EasyDict"): PlainDict,
-    ("numpy", "dtype"): _dtype,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): NumpyDtype,
+    ("numpy", "ndarray"): NdarrayName,
     **_numpy_spellings("scalar", _scalar),
-    **_numpy_spellings("_reconstruct", _array),
+    **_numpy_spellings("_reconstruct", NumpyArray),
 }
 #: Plain torch modules inside a network (``torch.nn.modules.*``) become records named after their class.
 TORCH_MODULES = "torch.nn.modules."
