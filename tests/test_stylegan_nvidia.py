@@ -159,6 +159,77 @@ def test_key_mapping_is_explicit():
         genae_key("synthesis.b8.skip.weight")
 
 
+def _nvidia_generator(z_dim, w_dim, hidden, n_mlp, c_dim, embed, widths, channels, seed=0):
+    """A Generator in NVIDIA's pickled layout (records, key names, attributes), written from the fixture README's
+    description and NVIDIA's constructor arguments, not from genae."""
+    g = torch.Generator().manual_seed(seed)
+    resample = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g)
+
+    def record(class_name, params=(), buffers=(), modules=(), **attributes):
+        state = module_state(dict(params), dict(modules), **attributes)
+        state["_buffers"] = dict(buffers)
+        return Persistent(class_name, state)
+
+    def linear(c_in, c_out, lr=1.0, activation="linear"):
+        return record("FullyConnectedLayer", {"weight": rand(c_out, c_in) / lr, "bias": rand(c_out)}.items(),
+                      activation=activation, weight_gain=lr / c_in**0.5, bias_gain=lr)
+
+    dims = [z_dim + (embed if c_dim else 0)] + [hidden] * (n_mlp - 1) + [w_dim]
+    layers = {f"fc{i}": linear(dims[i], dims[i + 1], 0.01, "lrelu") for i in range(n_mlp)}
+    if c_dim:
+        layers["embed"] = linear(c_dim, embed)
+    mapping = record("MappingNetwork", buffers={"w_avg": rand(w_dim)}.items(), modules=layers.items(),
+                     z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_layers=n_mlp)
+
+    def conv(c_in, c_out, res, up):
+        return record("SynthesisLayer", {"weight": rand(c_out, c_in, 3, 3), "bias": rand(c_out),
+                                         "noise_strength": rand(())}.items(),
+                      {"noise_const": rand(res, res), "resample_filter": resample}.items(),
+                      {"affine": linear(w_dim, c_in)}.items(), resolution=res, up=up, conv_clamp=None)
+
+    blocks = {}
+    for b, width in enumerate(widths):
+        res = 4 * 2**b
+        parts = {"conv1": conv(width, width, res, 1),
+                 "torgb": record("ToRGBLayer", {"weight": rand(channels, width, 1, 1), "bias": rand(channels)}.items(),
+                                 modules={"affine": linear(w_dim, width)}.items(), conv_clamp=None)}
+        params = {}
+        if b == 0:
+            params["const"] = rand(width, 4, 4)
+        else:
+            parts["conv0"] = conv(widths[b - 1], width, res, 2)
+        blocks[f"b{res}"] = record("SynthesisBlock", params.items(), {"resample_filter": resample}.items(),
+                                   parts.items(), architecture="skip", use_fp16=False, resolution=res)
+    synthesis = record("SynthesisNetwork", modules=blocks.items(), num_ws=2 * len(widths))
+    return record("Generator", modules={"mapping": mapping, "synthesis": synthesis}.items(), z_dim=z_dim)
+
+
+def test_every_shape_is_inferred_from_the_file(tmp_path):
+    """Dimensions the fixtures keep equal (z, w, hidden, embed) all differ here, with 8 mapping layers."""
+    from test_nvidia_pickle import nvidia_persistence
+
+    from genae.foreign.nvidia_pickle import read_network_pickle
+
+    with nvidia_persistence():
+        generator = _nvidia_generator(z_dim=24, w_dim=40, hidden=36, n_mlp=8, c_dim=5, embed=12,
+                                      widths=[32, 24, 16], channels=3)
+        path = write_snapshot(tmp_path / "odd.pkl", generator)
+    model = genae.load(convert_nvidia(path, tmp_path / "out", encoder_backbone=TINY_BACKBONE))
+    cfg = model.config
+    assert (cfg.z_dim, cfg.latent_dim, cfg.mapping_dim, cfg.n_mlp, cfg.c_dim, cfg.embed_dim, cfg.channels,
+            cfg.resolution, cfg.channels_in, cfg.conv_clamp) == (24, 40, 36, 8, 5, 12, [32, 24, 16], 16, 3, None)
+    ours = model.state_dict()
+    source = read_network_pickle(path).networks["G_ema"].state_dict
+    for key, tensor in source.items():
+        if genae_key(key) is not None:
+            assert torch.equal(ours[genae_key(key)].reshape(tensor.shape), tensor), key
+    with torch.no_grad():
+        assert model.sample(2, generator=torch.Generator().manual_seed(0), labels=[0, 4]).shape == (2, 3, 16, 16)
+
+
 def test_stylegan3_and_other_networks_are_reported(tmp_path):
     synthesis = Persistent("SynthesisNetwork", module_state(modules={
         "input": Persistent("SynthesisInput", module_state()), "L0_36_512": Persistent("SynthesisLayer", module_state())}))
