@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from test_nvidia_pickle import Persistent, module_state, write_snapshot
 
 import genae
+from genae.cli import cli
 from genae.cli import main as cli_main
 from genae.downloads import WeightsUnavailableError
 from genae.testing import check_model
@@ -38,8 +40,11 @@ def narrow(tmp_path_factory):
     if not (FIXTURE / "ada_narrow32.pkl").is_file():
         pytest.skip(f"fixture {FIXTURE} is absent")
     out = tmp_path_factory.mktemp("ada") / "narrow32"
-    assert cli_main(["convert", "stylegan2", str(FIXTURE / "ada_narrow32.pkl"), str(out),
-                     "--encoder-backbone", TINY_BACKBONE]) == 0
+    result = CliRunner().invoke(cli, ["convert", "stylegan2", str(FIXTURE / "ada_narrow32.pkl"), str(out),
+                                      "--encoder-backbone", TINY_BACKBONE])
+    assert result.exit_code == 0, result.output
+    assert "not converted: G (Generator: the raw training generator" in result.output  # D is reported as skipped
+    assert "D (Discriminator: genae has no StyleGAN2 discriminator yet)" in result.output
     return genae.load(out)
 
 
@@ -79,7 +84,7 @@ def test_narrow32_shapes_clamp_and_card(narrow):
     card = narrow.card
     assert card["source_sha256"] == hashlib.sha256((FIXTURE / "ada_narrow32.pkl").read_bytes()).hexdigest()
     assert "NVIDIA network pickle" in card["source"] and "16, 32 px in float16" in card["precision"]
-    assert "D (Discriminator: genae has no StyleGAN2 discriminator yet)" in card["conversion"]
+    assert "D (Discriminator: genae has no StyleGAN2 discriminator yet)" in card["not_converted"]
     styles = [torch.full((1, 64), 1e4)] * narrow.decoder.num_styles
     clamped = [m for m in narrow.decoder.modules() if getattr(m, "clamp", None) == 256]
     assert len(clamped) == 7 + 4  # every conv activation and every ToRGB
@@ -104,6 +109,11 @@ def test_cond16_conditional_mapping_and_labels(cond):
         _close(cond.decoder.forward_styles([w] * cond.decoder.num_styles, noise_mode="const"), ref["img_const"])
         _close(cond.truncate(w, 0.5, cutoff=4), ref["ws_psi05_cut4"], W_ATOL)
         images = cond.sample(3, generator=torch.Generator().manual_seed(0), labels=[1, 2, 3])
+        g = torch.Generator().manual_seed(5)
+        z = cond.prior.draw_z(2, g)
+        cut = cond.decoder.forward_styles(list(cond.truncate(cond.mapping(z, [4, 4]), 0.5, cutoff=2).unbind(1)))
+        _close(cond.sample(2, torch.Generator().manual_seed(5), labels=[4, 4], truncation=0.5, truncation_cutoff=2),
+               cut.clamp(-1, 1))
     assert images.shape == (3, 1, 16, 16) and cond.config.c_dim == 10 and cond.card["precision"].startswith("float32")
     report = check_model(cond)  # a conditional generator keeps every genae contract (random classes by default)
     assert not report.failed, report.failed

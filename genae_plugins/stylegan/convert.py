@@ -235,10 +235,14 @@ def convert_command(ctx: click.Context, path: Path, out_dir: Path, encoder_backb
     try:
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-        convert = convert_nvidia if is_network_pickle(path) else convert_rosinality
-        folder = convert(path, out_dir, encoder_backbone=encoder_backbone)
+        nvidia = is_network_pickle(path)
+        folder = (convert_nvidia if nvidia else convert_rosinality)(path, out_dir, encoder_backbone=encoder_backbone)
     except (ConversionError, FileNotFoundError, NetworkPickleError, UnsafePickleError) as error:
         if getattr(error, "detail", "") and (ctx.find_root().obj or {}).get("debug"):
             click.echo(error.detail, err=True)
         raise click.ClickException(str(error)) from error
+    if nvidia:
+        from genae.hub import read_config
+
+        click.echo(f"not converted: {read_config(folder)['card']['not_converted']}")
     click.echo(f"wrote {folder}; load it with genae.load({str(folder)!r})")

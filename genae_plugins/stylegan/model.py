@@ -80,15 +80,20 @@ class StyleGAN2(GenerativeAutoencoder):
         return torch.cat([head, wplus[:, cutoff:]], dim=1)
 
     def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None,
-               truncation: float = 1.0, labels: Tensor | Sequence[int] | None = None) -> Tensor:
-        """Decode mapped draws, truncated towards ``w_avg`` by ``truncation`` (ψ; 1 = none).
+               truncation: float = 1.0, labels: Tensor | Sequence[int] | None = None,
+               truncation_cutoff: int | None = None) -> Tensor:
+        """Decode mapped draws, truncated towards ``w_avg`` by ``truncation`` (ψ; 1 = none) in the first
+        ``truncation_cutoff`` slots (None: all).
 
         ``labels``: classes (indices or ``(n, c_dim)`` vectors) for a conditional generator; default uniform draws.
         """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n: expected a positive int, got {n!r}")
         w = self.prior.sample(n, generator=generator, device=device or self.device, labels=labels)
-        return self.decode(self.truncate(w, truncation))
+        if truncation_cutoff is None:
+            return self.decode(self.truncate(w, truncation))
+        wplus = self.truncate(w, truncation, cutoff=truncation_cutoff)
+        return self.decoder.forward_styles(list(wplus.unbind(1))).clamp(-1, 1)
 
     def encode_styles(self, x: Tensor) -> Tensor:
         """Per-slot latents ``(B, num_styles, D)`` from the inversion encoder (W+, or w repeated)."""

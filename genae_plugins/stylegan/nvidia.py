@@ -197,8 +197,8 @@ def convert_nvidia(path: str | Path, out_dir: str | Path, *, card: Mapping[str, 
         "source": f"{path.name}, NVIDIA network pickle ({CODE_REPOSITORY})",
         "source_sha256": file_digest(path, "sha256"),
         "conversion": (f"genae convert stylegan2 {path.name}; {used} with its w_avg; "
-                       f"conv_clamp {model.config.conv_clamp}, c_dim {model.config.c_dim}; "
-                       f"not converted: {'; '.join(f'{k} ({v})' for k, v in skipped.items()) or 'nothing'}"),
+                       f"conv_clamp {model.config.conv_clamp}, c_dim {model.config.c_dim}"),
+        "not_converted": "; ".join(f"{k} ({v})" for k, v in skipped.items()) or "nothing",
         "precision": precision,
         "license": "other",
         "license_note": "The weights keep the terms of whoever trained them (NVIDIA's are Nvidia Source Code License-NC).",
