@@ -198,7 +198,8 @@ def _nvidia_generator(z_dim, w_dim, hidden, n_mlp, c_dim, embed, widths, channel
         return record("SynthesisLayer", {"weight": rand(c_out, c_in, 3, 3), "bias": rand(c_out),
                                          "noise_strength": rand(())}.items(),
                       {"noise_const": rand(res, res), "resample_filter": resample}.items(),
-                      {"affine": linear(w_dim, c_in)}.items(), resolution=res, up=up, conv_clamp=None)
+                      {"affine": linear(w_dim, c_in)}.items(), resolution=res, up=up, conv_clamp=None,
+                      activation="lrelu")
 
     blocks = {}
     for b, width in enumerate(widths):

@@ -118,6 +118,10 @@ def infer_config(generator: NetworkDescription, **encoder: Any) -> StyleGAN2Conf
     if num_ws != 2 * len(widths):
         raise ConversionError(f"synthesis reads {num_ws} ws; a StyleGAN2 'skip' generator of {len(widths)} blocks "
                               f"reads {2 * len(widths)}")
+    activations = {m.attributes.get("activation") for path, m in generator.modules.items()
+                   if m.class_name == "SynthesisLayer" or re.match(r"^mapping\.fc\d+$", path)}
+    if activations != {"lrelu"}:
+        raise ConversionError(f"activations {sorted(map(str, activations))}: genae's StyleGAN2 uses lrelu throughout")
     clamps = _uniform(generator, ("SynthesisLayer", "ToRGBLayer"), "conv_clamp")
     if len(clamps) != 1:
         raise ConversionError(f"layers use different conv_clamp values {sorted(map(str, clamps))}; genae supports one")
