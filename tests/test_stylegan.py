@@ -175,7 +175,8 @@ def test_pickled_training_args_are_refused_in_one_line_with_a_safe_strip_recipe(
 
     path = tmp_path / "train.pt"
     torch.save({"g_ema": _rosinality_state(8, 8, 1, [4, 4]), "args": argparse.Namespace(size=8)}, path)
-    with pytest.raises(ConversionError, match=r"train\.pt: holds pickled Python objects.*does not unpickle") as caught:
+    with pytest.raises(ConversionError, match=r"train\.pt: holds pickled Python objects besides tensors "
+                                              r"\(argparse\.Namespace; .*does not unpickle") as caught:
         load_checkpoint(path)
     assert "\n" not in str(caught.value) and "weights_only=False" not in str(caught.value)
     detail = caught.value.detail
@@ -206,6 +207,10 @@ def test_foreign_files_are_refused(tmp_path, content, match):
         convert_rosinality(path, tmp_path / "out")
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
+    text = tmp_path / "notes.pt"
+    text.write_text("# not a checkpoint")
+    with pytest.raises(ConversionError, match=r"notes\.pt: not a readable PyTorch checkpoint"):
+        load_checkpoint(text)
 
 
 def test_wrong_shape_is_named(tmp_path):

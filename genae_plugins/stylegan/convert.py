@@ -29,6 +29,8 @@ from genae_plugins.stylegan.config import StyleGAN2Config
 from genae_plugins.stylegan.generator import default_widths, fir_kernel
 
 CODE_REPOSITORY = "https://github.com/rosinality/stylegan2-pytorch"
+#: How torch's weights_only reader names the global it refused.
+UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 CONSTANT_KEY = re.compile(r"^(convs\.\d+\.conv\.blur\.kernel|to_rgbs\.\d+\.upsample\.kernel)$")
 
 
@@ -54,7 +56,7 @@ def strip_command(path: str | Path) -> str:
 def strip_detail(path: str | Path, error: Exception) -> str:
     """The ``--debug`` text of a pickled-extras refusal: torch's reason, the recipe and what it cannot do."""
     return (
-        f"torch.load(weights_only=True) refused {path}: {str(error).splitlines()[0][:300]}\n"
+        f"torch.load(weights_only=True) refused {path}: {UNSUPPORTED_GLOBAL.search(str(error)).group(0)}\n"
         f"Strip it to g_ema (+ latent_avg), allowing only argparse.Namespace besides tensors:\n"
         f"  {strip_command(path)}\n"
         f"then: genae convert stylegan2 {path}.g_ema.pt OUT_DIR\n"
@@ -72,10 +74,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        refused = UNSUPPORTED_GLOBAL.search(str(error))
+        if refused is None:
+            raise ConversionError(f"{path}: not a readable PyTorch checkpoint ({str(error).splitlines()[0][:120]}); "
+                                  "expected a rosinality stylegan2-pytorch .pt file or an NVIDIA .pkl") from error
         raise ConversionError(
-            f"{path}: holds pickled Python objects besides tensors (train.py pickles its argparse 'args'), which "
-            "genae does not unpickle; strip it to g_ema first (`genae --debug convert stylegan2 ...` prints a "
-            "recipe that runs nothing from the file; docs/inversion.md)", detail=strip_detail(path, error),
+            f"{path}: holds pickled Python objects besides tensors ({refused.group(1)}; train.py pickles its "
+            "argparse 'args'), which genae does not unpickle; strip it to g_ema first (`genae --debug convert "
+            "stylegan2 ...` prints a recipe that runs nothing from the file; docs/inversion.md)",
+            detail=strip_detail(path, error),
         ) from error
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
         raise ConversionError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: "
