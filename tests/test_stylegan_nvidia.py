@@ -19,7 +19,7 @@ from genae.cli import main as cli_main
 from genae.downloads import WeightsUnavailableError
 from genae.testing import check_model
 from genae_plugins.stylegan.convert import ConversionError
-from genae_plugins.stylegan.nvidia import convert_nvidia, genae_key
+from genae_plugins.stylegan.nvidia import convert_nvidia, discriminator_key, genae_key
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "nvidia-stylegan2-ada"
 needs_fixture = pytest.mark.skipif(not (FIXTURE / "ada_narrow32.pkl").is_file(), reason=f"fixture {FIXTURE} is absent")
@@ -43,8 +43,8 @@ def narrow(tmp_path_factory):
     result = CliRunner().invoke(cli, ["convert", "stylegan2", str(FIXTURE / "ada_narrow32.pkl"), str(out),
                                       "--encoder-backbone", TINY_BACKBONE])
     assert result.exit_code == 0, result.output
-    assert "not converted: G (Generator: the raw training generator" in result.output  # D is reported as skipped
-    assert "D (Discriminator: genae has no StyleGAN2 discriminator yet)" in result.output
+    assert "not converted: G (Generator: the raw training generator" in result.output
+    assert "augment_pipe (empty (None) in the file)" in result.output and "Discriminator" not in result.output
     return genae.load(out)
 
 
@@ -74,6 +74,8 @@ def test_narrow32_calls_as_written(narrow):
         _close(m.truncate(w, 0.5, cutoff=4), ref["ws_psi05_cut4"], W_ATOL)
     _close(m.w_avg, ref["w_avg"], W_ATOL)
     assert m.decoder.num_styles == int(ref["num_ws"])
+    with torch.no_grad():
+        _close(m.discriminator(ref["img_const"]), ref["d_logits"])
 
 
 @needs_fixture
@@ -84,7 +86,7 @@ def test_narrow32_shapes_clamp_and_card(narrow):
     card = narrow.card
     assert card["source_sha256"] == hashlib.sha256((FIXTURE / "ada_narrow32.pkl").read_bytes()).hexdigest()
     assert "NVIDIA network pickle" in card["source"] and "16, 32 px in float16" in card["precision"]
-    assert "D (Discriminator: genae has no StyleGAN2 discriminator yet)" in card["not_converted"]
+    assert "D as model.discriminator" in card["conversion"] and "D " not in card["not_converted"]
     styles = [torch.full((1, 64), 1e4)] * narrow.decoder.num_styles
     clamped = [m for m in narrow.decoder.modules() if getattr(m, "clamp", None) == 256]
     assert len(clamped) == 7 + 4  # every conv activation and every ToRGB
@@ -108,6 +110,7 @@ def test_cond16_conditional_mapping_and_labels(cond):
         w = cond.mapping(ref["z"], ref["c"])
         _close(cond.decoder.forward_styles([w] * cond.decoder.num_styles, noise_mode="const"), ref["img_const"])
         _close(cond.truncate(w, 0.5, cutoff=4), ref["ws_psi05_cut4"], W_ATOL)
+        _close(cond.discriminator(ref["img_const"], ref["c"]), ref["d_logits"])  # conditional: label projection
         images = cond.sample(3, generator=torch.Generator().manual_seed(0), labels=[1, 2, 3])
         g = torch.Generator().manual_seed(5)
         z = cond.prior.draw_z(2, g)
@@ -167,6 +170,10 @@ def test_key_mapping_is_explicit():
     assert genae_key("synthesis.b16.resample_filter") is None
     with pytest.raises(ConversionError, match="b8.skip.weight"):
         genae_key("synthesis.b8.skip.weight")
+    assert discriminator_key("mapping.fc7.bias") == "discriminator.mapping.8.bias"
+    assert discriminator_key("b16.fromrgb.weight") == "discriminator.b16.fromrgb.weight"
+    assert discriminator_key("b4.out.bias") == "discriminator.b4.out.bias"
+    assert discriminator_key("b16.skip.resample_filter") is None
 
 
 def _nvidia_generator(z_dim, w_dim, hidden, n_mlp, c_dim, embed, widths, channels, seed=0):
@@ -239,6 +246,22 @@ def test_every_shape_is_inferred_from_the_file(tmp_path):
             assert torch.equal(ours[genae_key(key)].reshape(tensor.shape), tensor), key
     with torch.no_grad():
         assert model.sample(2, generator=torch.Generator().manual_seed(0), labels=[0, 4]).shape == (2, 3, 16, 16)
+    assert not hasattr(model, "discriminator") and "D (empty (None) in the file)" in model.card["not_converted"]
+
+
+def test_a_discriminator_genae_cannot_match_is_reported_not_converted(tmp_path):
+    from test_nvidia_pickle import nvidia_persistence
+
+    with nvidia_persistence():
+        generator = _nvidia_generator(z_dim=8, w_dim=8, hidden=8, n_mlp=1, c_dim=0, embed=0, widths=[8, 8],
+                                      channels=1)
+        block = Persistent("DiscriminatorBlock", module_state(architecture="skip"))
+        d = Persistent("Discriminator", module_state(modules={"b8": block, "b4": Persistent("DiscriminatorEpilogue",
+                                                                                             module_state())}))
+        path = write_snapshot(tmp_path / "skipd.pkl", generator, D=d)
+    model = genae.load(convert_nvidia(path, tmp_path / "out", encoder_backbone=TINY_BACKBONE))
+    assert not hasattr(model, "discriminator")
+    assert "D (Discriminator: not converted: architecture ['skip']" in model.card["not_converted"]
 
 
 def test_stylegan3_and_other_networks_are_reported(tmp_path):

@@ -20,7 +20,9 @@ class StyleGAN2Config(ModelConfig):
     ``encoder_output``: ``"w"`` (one w) or ``"w+"`` (a w plus one learned offset per slot, e4e-style).
     NVIDIA's generators may also differ in: ``z_dim`` (None: ``latent_dim``), ``mapping_dim`` (hidden width of
     the mapping; None: ``latent_dim``), ``c_dim`` (> 0: class-conditional, labels embedded to ``embed_dim``,
-    None: ``latent_dim``) and ``conv_clamp`` (None: no clipping).
+    None: ``latent_dim``) and ``conv_clamp`` (None: no clipping). ``discriminator``: the keyword arguments of a
+    :class:`~genae_plugins.stylegan.discriminator.StyleGAN2Discriminator` kept with the model (a converted NVIDIA
+    snapshot's D, for fine-tuning), or None.
     """
 
     resolution: int = 256
@@ -37,6 +39,7 @@ class StyleGAN2Config(ModelConfig):
     c_dim: int = 0
     embed_dim: Union[int, None] = None
     conv_clamp: Union[float, None] = None
+    discriminator: Union[dict, None] = None
 
     def __post_init__(self) -> None:
         if isinstance(self.channels, tuple):
@@ -68,6 +71,9 @@ class StyleGAN2Config(ModelConfig):
         if self.conv_clamp is not None and (isinstance(self.conv_clamp, bool) or not isinstance(
                 self.conv_clamp, (int, float)) or not 0 < self.conv_clamp < float("inf")):
             raise ValueError(f"conv_clamp must be None or a positive number, got {self.conv_clamp!r}")
+        if self.discriminator is not None and not isinstance(self.discriminator, dict):
+            raise ValueError(f"discriminator must be None or a dict of StyleGAN2Discriminator arguments, "
+                             f"got {type(self.discriminator).__name__}")
         if self.encoder_output not in ENCODER_OUTPUTS:
             raise ValueError(f"encoder_output must be one of {ENCODER_OUTPUTS}, got {self.encoder_output!r}")
         if not isinstance(self.encoder_backbone, str) or not self.encoder_backbone:

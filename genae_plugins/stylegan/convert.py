@@ -144,8 +144,9 @@ def _squeezed(shape: torch.Size) -> list[int]:
     return [d for d in shape if d != 1]
 
 
-def copy_weights(model: Any, pairs: Mapping[str, tuple[str, Tensor]], where: str, reshape: bool = False) -> None:
-    """Copy ``{source key: (genae key, tensor)}`` into ``model``; every generator tensor must be filled once.
+def copy_weights(model: Any, pairs: Mapping[str, tuple[str, Tensor]], where: str, reshape: bool = False,
+                 required: tuple[str, ...] = ("decoder.", "prior.mapping.")) -> None:
+    """Copy ``{source key: (genae key, tensor)}`` into ``model``; every tensor under ``required`` must be filled once.
 
     ``reshape``: tensors may differ from genae's by singleton dimensions only (NVIDIA's layout).
     """
@@ -165,9 +166,9 @@ def copy_weights(model: Any, pairs: Mapping[str, tuple[str, Tensor]], where: str
                 raise ConversionError(f"{where} key {key!r} fills {target_key!r} a second time")
             target.copy_(tensor.reshape(target.shape))
             filled.add(target_key)
-    missing = sorted(k for k in targets if k.startswith(("decoder.", "prior.mapping.")) and k not in filled)
+    missing = sorted(k for k in targets if k.startswith(required) and k not in filled)
     if missing:
-        raise ConversionError(f"{where} lacks {len(missing)} generator tensors, e.g. {missing[:3]}")
+        raise ConversionError(f"{where} lacks {len(missing)} tensors genae needs, e.g. {missing[:3]}")
 
 
 def convert_state(checkpoint: Mapping[str, Any], **encoder: Any) -> Any:

@@ -34,8 +34,9 @@ def fir_kernel(factor: int = 2) -> Tensor:
     return kernel / kernel.sum() * factor**2
 
 
-def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, pad: tuple[int, int] = (0, 0)) -> Tensor:
-    """Zero-insert upsample by ``up``, zero-pad ``pad`` (before, after) on both axes, convolve with ``kernel``.
+def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, pad: tuple[int, int] = (0, 0), down: int = 1) -> Tensor:
+    """Zero-insert upsample by ``up``, zero-pad ``pad`` (before, after) on both axes, convolve with ``kernel``,
+    keep every ``down``-th sample.
 
     A true convolution (the kernel is flipped), applied to every channel separately.
     """
@@ -46,7 +47,7 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, pad: tuple[int, int] = (0,
         out = F.pad(out, (0, up - 1, 0, 0, 0, up - 1))
         out = out.reshape(-1, 1, height * up, width * up)
     out = F.pad(out, (pad[0], pad[1], pad[0], pad[1]))
-    out = F.conv2d(out, kernel.flip(0, 1)[None, None].to(out.dtype))
+    out = F.conv2d(out, kernel.flip(0, 1)[None, None].to(out.dtype))[:, :, ::down, ::down]
     return out.reshape(batch, channels, out.shape[-2], out.shape[-1])
 
 
@@ -119,16 +120,20 @@ class MappingNetwork(nn.Module):
                              f"got shape {tuple(c.shape)}")
         return c.float()
 
-    def forward(self, z: Tensor, c: Tensor | Sequence[int] | None = None) -> Tensor:
+    def forward(self, z: Tensor | None, c: Tensor | Sequence[int] | None = None) -> Tensor:
+        """``z`` is None for a labels-only mapping (``z_dim`` = 0, as a conditional discriminator's)."""
+        if self.z_dim == 0 and z is None:
+            z = torch.empty(0 if c is None else len(c), 0, device=self.embed.weight.device, dtype=self.embed.weight.dtype)
         if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.z_dim:
             got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
             raise ValueError(f"z: expected shape (B, {self.z_dim}), got {got}")
-        x = self.norm(z)
+        parts = [self.norm(z)] if self.z_dim else []
         if self.c_dim:
             labels = self.label_vectors(c, z.shape[0], z.device).to(z.dtype)
-            x = torch.cat([x, self.norm(self.embed(labels))], dim=1)
+            parts.append(self.norm(self.embed(labels)))
         elif c is not None and torch.as_tensor(c).numel():
             raise ValueError("c: this generator is unconditional (c_dim=0); pass no labels")
+        x = torch.cat(parts, dim=1)
         for k in range(1, self.n_mlp + 1):
             x = self._modules[str(k)](x)
         return x

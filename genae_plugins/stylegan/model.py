@@ -16,6 +16,7 @@ from torch import Tensor
 
 from genae.interfaces import GenerativeAutoencoder
 from genae_plugins.stylegan.config import StyleGAN2Config
+from genae_plugins.stylegan.discriminator import StyleGAN2Discriminator
 from genae_plugins.stylegan.encoder import TimmStyleEncoder
 from genae_plugins.stylegan.generator import MappedGaussianPrior, MappingNetwork, StyleGAN2Synthesis
 
@@ -35,6 +36,11 @@ class StyleGAN2(GenerativeAutoencoder):
         self.prior = MappedGaussianPrior(config.latent_dim, config.n_mlp, config.lr_mlp, **config.mapping_shape)
         self.decoder = StyleGAN2Synthesis(config.latent_dim, config.widths, out_channels=config.channels_in,
                                           conv_clamp=config.conv_clamp)
+        if config.discriminator is not None:
+            try:
+                self.discriminator = StyleGAN2Discriminator(**config.discriminator)
+            except TypeError as error:
+                raise ValueError(f"discriminator: {error}") from None
         self.encoder = TimmStyleEncoder(config.encoder_backbone, config.channels_in, config.latent_dim,
                                         self.decoder.num_styles, output=config.encoder_output)
         with torch.no_grad():

@@ -140,16 +140,57 @@ def infer_config(generator: NetworkDescription, **encoder: Any) -> StyleGAN2Conf
         raise ConversionError(f"unexpected shapes: G_ema does not describe a StyleGAN2 generator ({error})") from error
 
 
+def discriminator_key(key: str) -> str | None:
+    """The genae key for an NVIDIA ``D`` key: the same name under ``discriminator.`` (the label mapping's
+    ``fc{i}`` is layer ``i+1``, as in the generator's mapping); None for the FIR filter constants."""
+    if key.endswith("resample_filter"):
+        return None
+    mapping = re.match(r"^mapping\.fc(\d+)\.(weight|bias)$", key)
+    return f"discriminator.mapping.{int(mapping.group(1)) + 1}.{mapping.group(2)}" if mapping else f"discriminator.{key}"
+
+
+def infer_discriminator(d: NetworkDescription) -> dict[str, Any]:
+    """The :class:`StyleGAN2Discriminator` arguments for NVIDIA's ``D`` (its 'resnet' architecture only)."""
+    if d.class_name != "Discriminator":
+        raise ConversionError(f"a {d.class_name}, not NVIDIA's Discriminator")
+    blocks = sorted(int(BLOCK.match(n).group(1)) for n in d.modules[""].children if BLOCK.match(n))
+    resolutions = [4 * 2**i for i in range(len(blocks))]
+    if blocks != resolutions or len(blocks) < 2:
+        raise ConversionError(f"blocks at {blocks} px; expected 4, 8, … doubling up to the image size")
+    architectures = {d.modules[f"b{r}"].attributes.get("architecture") for r in blocks[1:]}
+    mbstd = d.modules.get("b4.mbstd")
+    if architectures != {"resnet"} or mbstd is None or mbstd.attributes.get("num_channels") != 1:
+        raise ConversionError(f"architecture {sorted(map(str, architectures))} / minibatch std "
+                              f"{getattr(mbstd, 'attributes', None)}: genae's is 'resnet' with one mbstd channel")
+    widths = [_tensor(d, "b4.conv.weight").shape[0]] + [_tensor(d, f"b{r}.conv0.weight").shape[0] for r in blocks[1:]]
+    clamps = _uniform(d, ("Conv2dLayer",), "conv_clamp") - {None}
+    kwargs: dict[str, Any] = {"widths": widths, "channels_in": _tensor(d, f"b{blocks[-1]}.fromrgb.weight").shape[1],
+                              "mbstd_group_size": mbstd.attributes["group_size"],
+                              "conv_clamp": clamps.pop() if len(clamps) == 1 else None}
+    if len(clamps) > 0:
+        raise ConversionError("layers use different conv_clamp values; genae supports one")
+    embed = d.state_dict.get("mapping.embed.weight")
+    if embed is not None:
+        layers = sum(1 for k in d.state_dict if re.match(r"^mapping\.fc\d+\.weight$", k))
+        kwargs.update(c_dim=embed.shape[1], embed_dim=embed.shape[0], mapping_layers=layers,
+                      cmap_dim=_tensor(d, "b4.out.weight").shape[0], mapping_dim=_tensor(d, "mapping.fc0.weight").shape[0],
+                      mapping_lr=float(d.modules["mapping.fc0"].attributes.get("bias_gain", 0.01)))
+    return kwargs
+
+
 def fp16_resolutions(generator: NetworkDescription) -> list[int]:
     """Resolutions of the blocks NVIDIA's config runs in float16 (``num_fp16_res``)."""
     return [r for r in block_resolutions(generator) if generator.modules[f"synthesis.b{r}"].attributes.get("use_fp16")]
 
 
-def convert_generator(generator: NetworkDescription, **encoder: Any) -> Any:
-    """A genae ``StyleGAN2`` (eval mode) holding this NVIDIA generator's weights and ``w_avg``."""
+def convert_generator(generator: NetworkDescription, discriminator: NetworkDescription | None = None,
+                      **encoder: Any) -> Any:
+    """A genae ``StyleGAN2`` (eval mode) holding this NVIDIA generator's weights and ``w_avg`` (and ``D``'s)."""
     import genae
 
     config = infer_config(generator, **encoder)
+    if discriminator is not None:
+        config.discriminator = infer_discriminator(discriminator)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the (untrained) inversion encoder is the same in every conversion
         model = genae.create("stylegan2", **config.to_dict())
@@ -162,6 +203,9 @@ def convert_generator(generator: NetworkDescription, **encoder: Any) -> Any:
             continue
         pairs[key] = (target, tensor)
     copy_weights(model, pairs, "G_ema", reshape=True)
+    if discriminator is not None:
+        d_pairs = {k: (discriminator_key(k), t) for k, t in discriminator.state_dict.items() if discriminator_key(k)}
+        copy_weights(model, d_pairs, "D", required=("discriminator.",))
     if "mapping.w_avg" not in generator.state_dict:  # a generator built with w_avg_beta=None tracks no mean
         with torch.no_grad():
             model.prior.w_avg.copy_(model.mean_w()[0])
@@ -169,12 +213,12 @@ def convert_generator(generator: NetworkDescription, **encoder: Any) -> Any:
     return model.eval()
 
 
-def skipped_networks(networks: NetworkPickle, used: str) -> dict[str, str]:
-    """What the file holds besides the converted generator, and why each is not converted."""
-    why = {"D": "genae has no StyleGAN2 discriminator yet", "augment_pipe": "training-only augmentation",
+def skipped_networks(networks: NetworkPickle, used: str, discriminator_problem: str | None) -> dict[str, str]:
+    """What the file holds besides the converted networks, and why each is not converted."""
+    why = {"D": f"not converted: {discriminator_problem}", "augment_pipe": "training-only augmentation",
            "G": "the raw training generator (G_ema is converted)"}
     found = {k: f"{v.class_name}: {why.get(k, 'not a generator genae converts')}"
-             for k, v in networks.networks.items() if k != used}
+             for k, v in networks.networks.items() if k != used and (k != "D" or discriminator_problem)}
     found.update({k: "empty (None) in the file" for k in networks.skipped})
     return found
 
@@ -186,9 +230,15 @@ def convert_nvidia(path: str | Path, out_dir: str | Path, *, card: Mapping[str, 
     networks = read_network_pickle(path)
     generator = generator_of(networks)
     used = next(k for k in GENERATOR_KEYS if networks.networks.get(k) is generator)
-    model = convert_generator(generator, **encoder)
+    discriminator, problem = networks.networks.get("D"), None
+    if discriminator is not None:
+        try:
+            infer_discriminator(discriminator)
+        except ConversionError as error:
+            discriminator, problem = None, str(error)
+    model = convert_generator(generator, discriminator, **encoder)
     fp16 = fp16_resolutions(generator)
-    skipped = skipped_networks(networks, used)
+    skipped = skipped_networks(networks, used, problem)
     precision = ("NVIDIA's config runs the blocks at " + ", ".join(f"{r}" for r in fp16) + " px in float16; genae runs "
                  "every block in float32, so images match NVIDIA's force_fp32 output (to ~1e-5) and differ from "
                  "its default-dtype output by fp16 rounding (4.5e-3 max on a 32 px test model)") if fp16 else (
@@ -200,7 +250,8 @@ def convert_nvidia(path: str | Path, out_dir: str | Path, *, card: Mapping[str, 
                         "encoder is untrained: invert with genae.invert, or train it with this architecture's recipe."),
         "source": f"{path.name}, NVIDIA network pickle ({CODE_REPOSITORY})",
         "source_sha256": file_digest(path, "sha256"),
-        "conversion": (f"genae convert stylegan2 {path.name}; {used} with its w_avg; "
+        "conversion": (f"genae convert stylegan2 {path.name}; {used} with its w_avg"
+                       f"{', D as model.discriminator' if discriminator is not None else ''}; "
                        f"conv_clamp {model.config.conv_clamp}, c_dim {model.config.c_dim}"),
         "not_converted": "; ".join(f"{k} ({v})" for k, v in skipped.items()) or "nothing",
         "precision": precision,

@@ -66,8 +66,9 @@ class InversionEncoderRecipe(Recipe):
         self.progressive_every = progressive_every
         self.discriminator = LatentDiscriminator(model.latent_dim) if self.adversarial_weight > 0 else None
         self.lr, self.batch_size = lr, batch_size
-        for part in (model.decoder, model.prior):
-            part.requires_grad_(False)
+        for part in (model.decoder, model.prior, getattr(model, "discriminator", None)):  # only the encoder trains
+            if part is not None:
+                part.requires_grad_(False)
 
     def owned_modules(self) -> dict[str, nn.Module]:
         return {"latent_discriminator": self.discriminator} if self.discriminator is not None else {}
