@@ -163,12 +163,11 @@ def infer_discriminator(d: NetworkDescription) -> dict[str, Any]:
         raise ConversionError(f"architecture {sorted(map(str, architectures))} / minibatch std "
                               f"{getattr(mbstd, 'attributes', None)}: genae's is 'resnet' with one mbstd channel")
     widths = [_tensor(d, "b4.conv.weight").shape[0]] + [_tensor(d, f"b{r}.conv0.weight").shape[0] for r in blocks[1:]]
-    clamps = _uniform(d, ("Conv2dLayer",), "conv_clamp") - {None}
+    clamps = _uniform(d, ("Conv2dLayer",), "conv_clamp") - {None}  # the 1×1 skips are never clamped
+    if len(clamps) > 1:
+        raise ConversionError(f"layers use different conv_clamp values {sorted(clamps)}; genae supports one")
     kwargs: dict[str, Any] = {"widths": widths, "channels_in": _tensor(d, f"b{blocks[-1]}.fromrgb.weight").shape[1],
-                              "mbstd_group_size": mbstd.attributes["group_size"],
-                              "conv_clamp": clamps.pop() if len(clamps) == 1 else None}
-    if len(clamps) > 0:
-        raise ConversionError("layers use different conv_clamp values; genae supports one")
+                              "mbstd_group_size": mbstd.attributes["group_size"], "conv_clamp": next(iter(clamps), None)}
     embed = d.state_dict.get("mapping.embed.weight")
     if embed is not None:
         layers = sum(1 for k in d.state_dict if re.match(r"^mapping\.fc\d+\.weight$", k))
