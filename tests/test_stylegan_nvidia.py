@@ -339,3 +339,13 @@ def test_invert_mix_sample_and_bench_on_a_converted_model(cond, tmp_path):
     assert cli_main(["bench", "--models", str(folder), "--data", "fashion-mnist-mini", "--metrics", "mse,speed",
                      "-n", "8", "--batch-size", "4", "--out", str(tmp_path / "bench"), "--quiet"]) == 0
     assert (tmp_path / "mix.png").is_file() and (tmp_path / "s.png").is_file()
+
+
+def test_discriminator_config_is_checked():
+    kwargs = dict(resolution=8, latent_dim=8, n_mlp=1, channels=[8, 8], encoder_backbone=TINY_BACKBONE)
+    model = genae.create("stylegan2", **kwargs, discriminator={"widths": [8, 8], "channels_in": 3})
+    assert model.discriminator(torch.zeros(2, 3, 8, 8)).shape == (2, 1)
+    with pytest.raises(ValueError, match=r"discriminator: .*unexpected keyword argument 'bogus'"):
+        genae.create("stylegan2", **kwargs, discriminator={"widths": [8, 8], "bogus": 1})
+    with pytest.raises(TypeError, match=r"discriminator: expected Optional\[dict\], got \[8, 8\]"):
+        genae.create("stylegan2", **kwargs, discriminator=[8, 8])

@@ -71,9 +71,6 @@ class StyleGAN2Config(ModelConfig):
         if self.conv_clamp is not None and (isinstance(self.conv_clamp, bool) or not isinstance(
                 self.conv_clamp, (int, float)) or not 0 < self.conv_clamp < float("inf")):
             raise ValueError(f"conv_clamp must be None or a positive number, got {self.conv_clamp!r}")
-        if self.discriminator is not None and not isinstance(self.discriminator, dict):
-            raise ValueError(f"discriminator must be None or a dict of StyleGAN2Discriminator arguments, "
-                             f"got {type(self.discriminator).__name__}")
         if self.encoder_output not in ENCODER_OUTPUTS:
             raise ValueError(f"encoder_output must be one of {ENCODER_OUTPUTS}, got {self.encoder_output!r}")
         if not isinstance(self.encoder_backbone, str) or not self.encoder_backbone:
