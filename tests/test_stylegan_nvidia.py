@@ -280,7 +280,7 @@ def test_stylegan3_and_other_networks_are_reported(tmp_path):
 
 
 def test_published_generators_are_registered_and_explain_themselves_offline(tmp_path, monkeypatch):
-    names = set(genae.list_models("stylegan2-ada-*", pretrained=True))
+    names = set(genae.list_pretrained("stylegan2-ada-*"))
     assert {"stylegan2-ada-ffhq-1024", "stylegan2-ada-metfaces-1024", "stylegan2-ada-afhq-cat-512",
             "stylegan2-ada-afhq-dog-512", "stylegan2-ada-afhq-wild-512", "stylegan2-ada-brecahad-512",
             "stylegan2-ada-cifar10-32"} <= names
