@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import textwrap
@@ -306,3 +307,46 @@ def test_official_weights_status_names_their_download_or_manual_step(tmp_path, m
     assert usable and status.startswith("downloads https://zenodo.org/record/4298894/files/34740000_state.pth")
     usable, status = REGISTRY.pretrained["stylegan2-ffhq-1024"].availability()
     assert not usable and "needs a manual step" in status and "TensorFlow" in status
+
+
+def test_model_registered_at_run_time_loads_in_a_new_process(tmp_path):
+    """config.json records the class as module:qualname; a new process imports it when the name is unknown."""
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "runtime_models.py").write_text(
+        "from genae.testing.toy import ToyAutoencoder\n\nclass Outer:\n    class RunTimeAE(ToyAutoencoder):\n"
+        "        pass\n")
+    saved = tmp_path / "saved"
+    made = _python(f"""
+        import genae, runtime_models, torch
+        genae.register_model("run-time-ae", runtime_models.Outer.RunTimeAE)
+        torch.manual_seed(3)
+        genae.create("run-time-ae", width=4).save_pretrained({str(saved)!r})
+    """, tmp_path / "code")
+    assert made.returncode == 0, made.stderr
+    assert '"model_class": "runtime_models:Outer.RunTimeAE"' in (saved / "config.json").read_text()
+    loaded = subprocess.run(
+        [sys.executable, "-c", f"import genae; m = genae.load({str(saved)!r}); "
+                               "print(type(m).__qualname__, m.architecture, m.config.width)"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path / "code")})
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["Outer.RunTimeAE", "run-time-ae", "4"]
+    missing = _python(f"import genae; genae.load({str(saved)!r})")
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines()[-1] == (
+        "genae.registry.RegistryError: architecture 'run-time-ae' is not registered and its recorded class "
+        "'runtime_models:Outer.RunTimeAE' cannot be imported: no module named 'runtime_models'; put the module "
+        "that defines it on the Python path (PYTHONPATH) or install the package that provides it")
+
+
+def test_class_defined_in_main_is_not_recorded(tmp_path):
+    saved = tmp_path / "saved"
+    made = _python(f"""
+        import genae, json
+        from genae.testing.toy import ToyAutoencoder
+        class Local(ToyAutoencoder):
+            pass
+        genae.register_model("main-ae", Local)
+        genae.create("main-ae", width=4).save_pretrained({str(saved)!r})
+        print("model_class" in json.load(open({str(saved / "config.json")!r})))
+    """)
+    assert made.returncode == 0 and made.stdout.split() == ["False"], made.stderr
