@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from genae._version import __version__
+from genae.requirements import unmet_requirement
+
 ENTRY_POINT_GROUP = "genae.plugins"
 BUILTIN_DISTRIBUTION = "genae"
 #: Datasets that are subsets of another: weights for the parent are the weights for them (the shipped
@@ -235,10 +238,12 @@ class Registry:
             for entry_point in metadata.entry_points(group=self.group):
                 dist = getattr(entry_point, "dist", None)
                 dist_name = dist.metadata["Name"] if dist is not None else None
-                entries.setdefault(entry_point.name, (entry_point, dist_name, dist.version if dist else None))
+                entries.setdefault(entry_point.name, (entry_point, dist_name, dist.version if dist else None,
+                                                      dist.requires if dist else None))
             order = sorted(entries.values(), key=lambda e: (e[1] != BUILTIN_DISTRIBUTION, e[0].name))
-            for entry_point, dist_name, version in order:
-                self.load_plugin(entry_point.name, entry_point.value, distribution=dist_name, version=version)
+            for entry_point, dist_name, version, requires in order:
+                self.load_plugin(entry_point.name, entry_point.value, distribution=dist_name, version=version,
+                                 requires=requires)
 
     def load_plugin(
         self,
@@ -246,12 +251,24 @@ class Registry:
         target: str | Callable[..., Any],
         distribution: str | None = None,
         version: str | None = None,
+        requires: list[str] | None = None,
     ) -> bool:
-        """Run one plugin's ``register``; all of its names register, or (if it raises) none. True if it loaded."""
+        """Run one plugin's ``register``; all of its names register, or (if it raises) none. True if it loaded.
+
+        ``requires`` are its distribution's ``Requires-Dist`` lines: a plugin that needs a newer genae than the
+        installed one is skipped (reported like a failure) before it can fail later on a missing API."""
         info = PluginInfo(plugin, target if isinstance(target, str) else repr(target), distribution, version)
         with self._lock:
             self.plugins[plugin] = info
             reported = len(self.problems)
+            needed = None if info.builtin else unmet_requirement(requires, BUILTIN_DISTRIBUTION, __version__)
+            if needed is not None:
+                package = f"{distribution} {version}" if version else distribution
+                info.error = (f"{package} needs genae{needed} but genae {__version__} is installed; upgrade genae: "
+                              f"pip install -U 'genae{needed}'")
+                self.problems.append(f"genae plugin {plugin!r} ({info.target}) was skipped: {info.error}")
+                warnings.warn(self.problems[-1], RuntimeWarning, stacklevel=2)
+                return False
             try:
                 with self._transaction(), self._as_plugin(plugin):
                     import_object(target)(self)

@@ -193,14 +193,15 @@ def test_list_models_does_not_import_plugin_model_code():
     assert out.strip() == "[]"
 
 
-def _install_fake_plugin(root, package, distribution, entry_name, register_body):
+def _install_fake_plugin(root, package, distribution, entry_name, register_body, requires=()):
     """A stranger's package with its own dist-info entry point, importable once ``root`` is on sys.path."""
     (root / package).mkdir(parents=True)
     (root / package / "__init__.py").write_text(
         "from genae.registry import ModelSpec\n\ndef register(registry):\n" + textwrap.indent(register_body, "    "))
     dist = root / f"{distribution.replace('-', '_')}-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n"
+                                   + "".join(f"Requires-Dist: {line}\n" for line in requires))
     (dist / "entry_points.txt").write_text(f"[genae.plugins]\n{entry_name} = {package}:register\n")
 
 
@@ -350,3 +351,35 @@ def test_class_defined_in_main_is_not_recorded(tmp_path):
         print("model_class" in json.load(open({str(saved / "config.json")!r})))
     """)
     assert made.returncode == 0 and made.stdout.split() == ["False"], made.stderr
+
+
+def test_plugin_needing_a_newer_genae_is_skipped_with_the_upgrade_to_make(tmp_path):
+    """Requires-Dist is read from the plugin's installed metadata at discovery; an unmet one skips it (one line)."""
+    body = 'registry.add_model(ModelSpec("{}", "genae.testing.toy:ToyAutoencoder"))\n'
+    _install_fake_plugin(tmp_path / "site", "genae_future", "genae-future", "future", body.format("future-ae"),
+                         requires=["genae>=99.1", "torch>=2.1"])
+    _install_fake_plugin(tmp_path / "site", "genae_present", "genae-present", "present", body.format("present-ae"),
+                         requires=["genae (>=0.1,<99)", "genae>=99 ; extra == 'next'"])
+    out = _python("""
+        import genae
+        print(genae.list_models("present-ae"), genae.list_models("future-ae"))
+        genae.create("future-ae")
+    """, tmp_path / "site")
+    assert out.stdout.splitlines()[0] == "['present-ae'] []"
+    skipped = [line for line in out.stderr.splitlines() if "'future'" in line and "Warning" in line]
+    assert len(skipped) == 1, out.stderr
+    assert skipped[0].endswith(
+        f"genae plugin 'future' (genae_future:register) was skipped: genae-future 1.0 needs genae>=99.1 but genae "
+        f"{genae.__version__} is installed; upgrade genae: pip install -U 'genae>=99.1'")
+    assert "unknown model 'future-ae' (plugins that failed to load: future)" in out.stderr.splitlines()[-1]
+
+
+def test_requirement_check_skips_before_register_runs():
+    registry = Registry(group="genae.none")
+    ran = []
+    with pytest.warns(RuntimeWarning, match=r"'later' \(.*\) was skipped: later-pkg 2.0 needs genae>=50"):
+        assert not registry.load_plugin("later", ran.append, distribution="later-pkg", version="2.0",
+                                        requires=["genae>=50"])
+    assert ran == [] and "pip install -U 'genae>=50'" in registry.failed_plugins["later"]
+    assert registry.load_plugin("fine", ran.append, distribution="fine-pkg", requires=["genae>=0.0.1"])
+    assert ran == [registry]
