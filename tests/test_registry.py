@@ -38,9 +38,9 @@ def test_list_models_patterns(toy_name):
     assert genae.list_models("zzz*") == []
 
 
-def test_clash_is_reported_once_first_keeps_name_newcomer_reachable_qualified():
+def test_clash_is_reported_once_builtin_keeps_name_newcomer_reachable_qualified():
     registry = Registry(group="genae.none")
-    registry.load_plugin("first", lambda r: r.add_model(ModelSpec("same", "x:first")))
+    registry.load_plugin("first", lambda r: r.add_model(ModelSpec("same", "x:first")), distribution="genae")
 
     def second(r):
         r.add_model(ModelSpec("same", "x:second"))
@@ -57,6 +57,53 @@ def test_clash_is_reported_once_first_keeps_name_newcomer_reachable_qualified():
     assert registry.model_spec("first:same").model == "x:first"
     assert registry.model_spec("other").plugin == "second"
     assert registry.list_models() == ["other", "same"]
+
+
+def _third_party_clash(order):
+    """Plugins 'alpha' and 'zeta' (third-party) both register model 'same' and alias 'ae', loaded in ``order``."""
+    registry = Registry(group="genae.none")
+    plugins = {
+        "alpha": lambda r: [r.add_model(ModelSpec("same", "x:alpha")), r.add_model(ModelSpec("alpha-ae", "x:a")),
+                            r.add_alias("ae", "alpha-ae")],
+        "zeta": lambda r: [r.add_model(ModelSpec("same", "x:zeta")), r.add_model(ModelSpec("ae", "x:z"))],
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in order:
+            assert registry.load_plugin(name, plugins[name], distribution=f"{name}-models")
+    return registry, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("order", [("alpha", "zeta"), ("zeta", "alpha")])
+def test_third_party_clash_is_refused_whatever_the_order(order):
+    """Neither third-party plugin outranks the other: the bare name is an error naming the plugin:name choices."""
+    registry, messages = _third_party_clash(order)
+    assert registry.ambiguous == {"same": ("alpha:same", "zeta:same"), "ae": ("alpha:alpha-ae", "zeta:ae")}
+    assert len(messages) == 2 and all("none of them outranks the others" in m for m in messages), messages
+    assert "use 'alpha:same' or 'zeta:same'" in " ".join(messages)
+    with pytest.raises(RegistryError, match=r"^'Same' is ambiguous: third-party plugins 'alpha' and 'zeta' each "
+                                            r"register it; pick one: alpha:same, zeta:same$"):
+        registry.model_spec("Same")
+    with pytest.raises(RegistryError, match="'ae' is ambiguous.*pick one: alpha:alpha-ae, zeta:ae"):
+        registry.model_spec("ae")
+    assert registry.model_spec("alpha:same").model == "x:alpha" and registry.model_spec("zeta:same").model == "x:zeta"
+    assert registry.model_spec("zeta:ae").model == "x:z" and registry.model_spec("alpha-ae").plugin == "alpha"
+    assert registry.list_models() == ["alpha-ae"]
+
+
+def test_a_failed_plugin_leaves_no_ambiguity_behind():
+    registry = Registry(group="genae.none")
+    registry.load_plugin("alpha", lambda r: r.add_model(ModelSpec("same", "x:alpha")), distribution="a")
+
+    def broken(r):
+        r.add_model(ModelSpec("same", "x:broken"))
+        raise RuntimeError("after claiming 'same'")
+
+    with pytest.warns(RuntimeWarning, match="failed to load"):
+        assert not registry.load_plugin("broken", broken, distribution="b")
+    assert registry.ambiguous == {} and registry.model_spec("same").model == "x:alpha"
+    with pytest.raises(RegistryError, match="registered twice"):
+        registry.add_model(ModelSpec("same", "x:run-time"))
 
 
 def test_clash_inside_one_plugin_or_at_run_time_is_an_error():
@@ -383,3 +430,22 @@ def test_requirement_check_skips_before_register_runs():
     assert ran == [] and "pip install -U 'genae>=50'" in registry.failed_plugins["later"]
     assert registry.load_plugin("fine", ran.append, distribution="fine-pkg", requires=["genae>=0.0.1"])
     assert ran == [registry]
+
+
+def test_two_installed_plugins_with_one_name_refuse_it_until_pinned(tmp_path):
+    """Two real entry points (distributions) register 'clash-ae': one warning each, the bare name is an error."""
+    for name, width in (("alpha", 4), ("zeta", 6)):
+        _install_fake_plugin(tmp_path / "site", f"genae_{name}_models", f"genae-{name}-models", name,
+                             f'registry.add_model(ModelSpec("clash-ae", "genae.testing.toy:ToyAutoencoder", '
+                             f'defaults={{"width": {width}}}))\n')
+    out = _python("""
+        import genae
+        print(genae.create("alpha:clash-ae").config.width, genae.create("zeta:clash-ae").config.width)
+        genae.create("clash-ae")
+    """, tmp_path / "site")
+    assert out.stdout.split() == ["4", "6"], out.stderr
+    clash = [line for line in out.stderr.splitlines() if "Warning" in line and "'clash-ae'" in line]
+    assert len(clash) == 1 and "genae plugin 'zeta' registers 'clash-ae', as do third-party plugins 'alpha'" in clash[0]
+    assert out.stderr.splitlines()[-1] == (
+        "genae.registry.RegistryError: 'clash-ae' is ambiguous: third-party plugins 'alpha' and 'zeta' each "
+        "register it; pick one: alpha:clash-ae, zeta:clash-ae")
