@@ -90,8 +90,14 @@ def build_saved(config: Mapping[str, Any]) -> Any:
 
 
 def _importable_class(path: str, architecture: str) -> Any:
-    """The class at ``module:qualname``; a module that cannot be imported is a one-line error naming it."""
+    """The class at ``module:qualname``; a module that cannot be imported is a one-line error naming it. Standard
+    library modules are refused unimported: no model lives there, and some act on import (``antigravity``)."""
+    import sys
+
     module = path.partition(":")[0]
+    if module.partition(".")[0] in sys.stdlib_module_names:
+        raise RegistryError(f"architecture {architecture!r} is not registered and its recorded class {path!r} is in "
+                            "the standard library, where no genae model lives; refusing to import it")
     try:
         return import_object(path)
     except ModuleNotFoundError as error:

@@ -449,3 +449,28 @@ def test_two_installed_plugins_with_one_name_refuse_it_until_pinned(tmp_path):
     assert out.stderr.splitlines()[-1] == (
         "genae.registry.RegistryError: 'clash-ae' is ambiguous: third-party plugins 'alpha' and 'zeta' each "
         "register it; pick one: alpha:clash-ae, zeta:clash-ae")
+
+
+def test_recorded_class_in_the_standard_library_is_refused_unimported(tmp_path):
+    saved = tmp_path / "saved"
+    made = _python(f"""
+        import genae, json
+        genae.register_model("stdlib-ae", "genae.testing.toy:ToyAutoencoder")
+        genae.create("stdlib-ae", width=4).save_pretrained({str(saved)!r})
+        path = {str(saved / "config.json")!r}
+        config = json.load(open(path))
+        config["model_class"] = "antigravity:Autoencoder"
+        json.dump(config, open(path, "w"))
+    """)
+    assert made.returncode == 0, made.stderr
+    out = _python(f"""
+        import genae
+        try:
+            genae.load({str(saved)!r})
+        except Exception as error:
+            print(type(error).__name__, error)
+        print("antigravity" in sys.modules)
+    """)
+    assert out.stdout.splitlines() == [
+        "RegistryError architecture 'stdlib-ae' is not registered and its recorded class 'antigravity:Autoencoder' "
+        "is in the standard library, where no genae model lives; refusing to import it", "False"], out.stderr
