@@ -322,7 +322,7 @@ class Registry:
         if key in self.aliases:
             return f"an alias of {self.aliases[key]!r}"
         if key in self.ambiguous:
-            return f"the plugins of {', '.join(map(repr, self.ambiguous[key]))} (ambiguous)"
+            return f"third-party plugins, ambiguously ({', '.join(self.ambiguous[key])})"
         return None
 
     def _third_party(self, plugin: str | None) -> bool:
@@ -382,8 +382,8 @@ class Registry:
         if self._contested(spec.name, spec.qualified_name):
             return False
         self.problems.append(
-            f"genae plugin {spec.plugin!r} registers {kind} {spec.name!r}, already registered by {owner}: "
-            f"the first keeps {spec.name!r}; plugin {spec.plugin!r}'s is reachable as {spec.qualified_name!r}"
+            f"genae plugin {spec.plugin!r} registers {kind} {spec.name!r}, already registered by {owner}, "
+            f"which keeps it; {spec.qualified_name!r} names the {kind} of plugin {spec.plugin!r}"
         )
         return False
 

@@ -91,6 +91,23 @@ def test_third_party_clash_is_refused_whatever_the_order(order):
     assert registry.list_models() == ["alpha-ae"]
 
 
+def test_a_third_plugin_joins_the_ambiguity_and_run_time_cannot_take_it():
+    registry, _ = _third_party_clash(("alpha", "zeta"))
+    with pytest.warns(RuntimeWarning, match=r"'mid' registers 'same', as do third-party plugins 'alpha', 'zeta'"):
+        registry.load_plugin("mid", lambda r: r.add_model(ModelSpec("same", "x:mid")), distribution="mid-models")
+    assert registry.ambiguous["same"] == ("alpha:same", "mid:same", "zeta:same")
+    with pytest.raises(RegistryError, match=r"registered twice: by third-party plugins, ambiguously \(alpha:same, "
+                                            r"mid:same, zeta:same\) and by plugin 'user'"):
+        registry.add_model(ModelSpec("same", "x:run-time"))
+    builtin = Registry(group="genae.none")
+    builtin.load_plugin("core", lambda r: r.add_model(ModelSpec("same", "x:core")), distribution="genae")
+    for name in ("alpha", "zeta"):
+        with pytest.warns(RuntimeWarning, match=f"'{name}' registers model 'same', already registered by plugin "
+                                                f"'core', which keeps it; '{name}:same' names the model of plugin '{name}'"):
+            builtin.load_plugin(name, lambda r, n=name: r.add_model(ModelSpec("same", f"x:{n}")), distribution=name)
+    assert builtin.ambiguous == {} and builtin.model_spec("same").plugin == "core"
+
+
 def test_a_failed_plugin_leaves_no_ambiguity_behind():
     registry = Registry(group="genae.none")
     registry.load_plugin("alpha", lambda r: r.add_model(ModelSpec("same", "x:alpha")), distribution="a")
