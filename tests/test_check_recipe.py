@@ -86,3 +86,11 @@ def test_bad_arguments_are_one_line_errors(toy_name):
         check_recipe(toy_name, steps=0)
     with pytest.raises(ValueError, match="options and model_overrides apply to a recipe given by name"):
         check_recipe(ToyRecipe(genae.create(toy_name)), options={"lr": 1.0})
+
+
+def test_every_phase_of_a_growing_schedule_runs(toy_name):
+    recipe = ToyRecipe(genae.create(toy_name), grow_images_per_phase=16)
+    assert not check_recipe(recipe, steps=1).failed
+    assert [(p.resolution, p.fading) for p in recipe.phases_started] == [
+        (4, False), (8, True), (8, False), (16, True), (16, False)]
+    assert {p.batch_size for p in recipe.phases_started} == {4}

@@ -173,12 +173,10 @@ class _RecipeRun:
                 hook.remove()
 
     def _steps(self, model: GenerativeAutoencoder, generator: torch.Generator) -> None:
-        for phase in _phases(self.recipe, self.batch_size):
-            ctx = _RecordingStep(self.built, phase, self.seed)
-            if self.ctx is not None:  # one run across phases: counts and reached parameters accumulate
-                ctx.step, ctx.calls, ctx.reached, ctx.non_finite = (self.ctx.step, self.ctx.calls, self.ctx.reached,
-                                                                    self.ctx.non_finite)
-            self.ctx = ctx
+        phases = _phases(self.recipe, self.batch_size)
+        self.ctx = ctx = _RecordingStep(self.built, phases[0], self.seed)  # one run: records accumulate
+        for phase in phases:
+            ctx.phase = phase
             self.recipe.on_phase_start(phase, ctx)
             for _ in range(self.steps):
                 images = torch.rand(self.batch_size, *model.image_shape, generator=generator) * 2 - 1
