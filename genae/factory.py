@@ -72,18 +72,57 @@ def build(spec: ModelSpec, overrides: Mapping[str, Any], device: torch.device | 
 
 def build_saved(config: Mapping[str, Any]) -> Any:
     """A fresh model for a saved folder's ``config.json``, by its (plugin, architecture); the error says which
-    package to install when the plugin that wrote it is missing."""
+    package to install when the plugin that wrote it is missing.
+
+    A name the registry does not know (registered at run time with :func:`register_model` by the process that
+    saved it) is rebuilt from the importable class path recorded as ``model_class``, as diffusers'
+    ``_class_name``; a model whose plugin package is recorded but missing still gets the ``pip install`` hint.
+    """
     REGISTRY.discover()
-    spec = REGISTRY.model_for_folder(config["architecture"], config.get("plugin"), config.get("distribution"))
+    architecture, plugin = config["architecture"], config.get("plugin")
+    try:
+        spec = REGISTRY.model_for_folder(architecture, plugin, config.get("distribution"))
+    except RegistryError:
+        if not config.get("model_class") or config.get("distribution"):
+            raise
+        spec = ModelSpec(architecture, _importable_class(config["model_class"], architecture), plugin=plugin or "user")
     return build(spec, config["config"])
 
 
+def _importable_class(path: str, architecture: str) -> Any:
+    """The class at ``module:qualname``; a module that cannot be imported is a one-line error naming it. Standard
+    library modules are refused unimported: no model lives there, and some act on import (``antigravity``)."""
+    import sys
+
+    module = path.partition(":")[0]
+    if module.partition(".")[0] in sys.stdlib_module_names:
+        raise RegistryError(f"architecture {architecture!r} is not registered and its recorded class {path!r} is in "
+                            "the standard library, where no genae model lives; refusing to import it")
+    try:
+        return import_object(path)
+    except ModuleNotFoundError as error:
+        raise RegistryError(
+            f"architecture {architecture!r} is not registered and its recorded class {path!r} cannot be imported: "
+            f"no module named {error.name!r}; put the module that defines it on the Python path (PYTHONPATH) or "
+            "install the package that provides it"
+        ) from None
+    except (AttributeError, ValueError) as error:
+        raise RegistryError(f"architecture {architecture!r} is not registered and its recorded class {path!r} is "
+                            f"not in module {module!r} ({error})") from None
+
+
 def provenance(model: GenerativeAutoencoder) -> dict[str, Any]:
-    """What ``config.json`` records about where a model's code came from (so a missing plugin can be named)."""
+    """What ``config.json`` records about where a model's code came from: its plugin's distribution (so a missing
+    plugin can be named) and its class as ``module:qualname`` when a new process could import it from there
+    (not for a class defined in ``__main__`` or inside a function)."""
+    recorded: dict[str, Any] = {}
+    cls = type(model)
+    if cls.__module__ != "__main__" and "<locals>" not in cls.__qualname__:
+        recorded["model_class"] = f"{cls.__module__}:{cls.__qualname__}"
     info = REGISTRY.plugins.get(model.plugin)
-    if info is None or not info.distribution:
-        return {}
-    return {"distribution": {"name": info.distribution, "version": info.version}}
+    if info is not None and info.distribution:
+        recorded["distribution"] = {"name": info.distribution, "version": info.version}
+    return recorded
 
 
 def register_model(

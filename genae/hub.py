@@ -119,7 +119,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 
 #: Keys of ``config.json`` a folder may omit (or set to null), with the JSON type they must have otherwise.
 OPTIONAL_KEYS: dict[str, type] = {"format": str, "genae_version": str, "plugin": str, "distribution": dict,
-                                  "card": dict}
+                                  "card": dict, "model_class": str}
 _JSON_NAMES = {str: "string", dict: "object"}
 
 

@@ -9,9 +9,12 @@ Rules that keep one plugin from breaking another:
 
 - names are case-insensitive (stored lower-case) and may not contain ``:``;
 - a plugin registers atomically: if its ``register`` raises, none of its names stay registered;
-- built-in plugins load first, then third-party ones by entry-point name; when a plugin registers a name that
-  an earlier one already holds, the earlier one keeps it, the clash is reported once (naming both plugins)
-  and the newcomer's model stays reachable as ``plugin:name`` (every spec is reachable that way);
+- genae's own plugins load first and keep their names: a third-party plugin registering one of them is
+  reported once (naming both plugins) and its spec stays reachable as ``plugin:name`` (every spec is);
+- third-party plugins do not outrank each other (no install or sort order decides): a name that two of them
+  register is *ambiguous*, held by neither; the clash is reported once, and the bare name is refused with an
+  error listing the ``plugin:name`` choices, so installing an unrelated plugin never silently changes what a
+  name builds;
 - a pretrained weight is an (architecture, tag) pair: names resolve by those pairs, never by string prefixes.
 """
 
@@ -29,6 +32,9 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from genae._version import __version__
+from genae.requirements import unmet_requirement
 
 ENTRY_POINT_GROUP = "genae.plugins"
 BUILTIN_DISTRIBUTION = "genae"
@@ -230,6 +236,10 @@ class Registry:
         self.file_formats: dict[str, FileFormatSpec] = {}
         #: Specs that lost a name clash, reachable only as ``plugin:name``.
         self.shadowed: dict[str, ModelSpec | PretrainedSpec] = {}
+        #: Names two third-party plugins register, with the ``plugin:name`` choices a user must pick from.
+        self.ambiguous: dict[str, tuple[str, ...]] = {}
+        #: The plugin that added each alias (None at run time): an alias can clash like any name.
+        self.alias_plugins: dict[str, str | None] = {}
         self.plugins: dict[str, PluginInfo] = {}
         #: One line per clash or plugin failure; each is warned once, when its plugin loads.
         self.problems: list[str] = []
@@ -252,10 +262,12 @@ class Registry:
             for entry_point in metadata.entry_points(group=self.group):
                 dist = getattr(entry_point, "dist", None)
                 dist_name = dist.metadata["Name"] if dist is not None else None
-                entries.setdefault(entry_point.name, (entry_point, dist_name, dist.version if dist else None))
+                entries.setdefault(entry_point.name, (entry_point, dist_name, dist.version if dist else None,
+                                                      dist.requires if dist else None))
             order = sorted(entries.values(), key=lambda e: (e[1] != BUILTIN_DISTRIBUTION, e[0].name))
-            for entry_point, dist_name, version in order:
-                self.load_plugin(entry_point.name, entry_point.value, distribution=dist_name, version=version)
+            for entry_point, dist_name, version, requires in order:
+                self.load_plugin(entry_point.name, entry_point.value, distribution=dist_name, version=version,
+                                 requires=requires)
 
     def load_plugin(
         self,
@@ -263,12 +275,24 @@ class Registry:
         target: str | Callable[..., Any],
         distribution: str | None = None,
         version: str | None = None,
+        requires: list[str] | None = None,
     ) -> bool:
-        """Run one plugin's ``register``; all of its names register, or (if it raises) none. True if it loaded."""
+        """Run one plugin's ``register``; all of its names register, or (if it raises) none. True if it loaded.
+
+        ``requires`` are its distribution's ``Requires-Dist`` lines: a plugin that needs a newer genae than the
+        installed one is skipped (reported like a failure) before it can fail later on a missing API."""
         info = PluginInfo(plugin, target if isinstance(target, str) else repr(target), distribution, version)
         with self._lock:
             self.plugins[plugin] = info
             reported = len(self.problems)
+            needed = None if info.builtin else unmet_requirement(requires, BUILTIN_DISTRIBUTION, __version__)
+            if needed is not None:
+                package = f"{distribution} {version}" if version else distribution
+                info.error = (f"{package} needs genae{needed} but genae {__version__} is installed; upgrade genae: "
+                              f"pip install -U 'genae{needed}'")
+                self.problems.append(f"genae plugin {plugin!r} ({info.target}) was skipped: {info.error}")
+                warnings.warn(self.problems[-1], RuntimeWarning, stacklevel=2)
+                return False
             try:
                 with self._transaction(), self._as_plugin(plugin):
                     import_object(target)(self)
@@ -284,7 +308,8 @@ class Registry:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        tables = (self.models, self.pretrained, self.aliases, self.commands, self.shadowed, self.file_formats)
+        tables = (self.models, self.pretrained, self.aliases, self.commands, self.shadowed, self.file_formats,
+                  self.ambiguous, self.alias_plugins)
         saved = [dict(t) for t in tables]
         problems = len(self.problems)
         try:
@@ -313,7 +338,47 @@ class Registry:
             return f"plugin {self.pretrained[key].plugin!r}"
         if key in self.aliases:
             return f"an alias of {self.aliases[key]!r}"
+        if key in self.ambiguous:
+            return f"third-party plugins, ambiguously ({', '.join(self.ambiguous[key])})"
         return None
+
+    def _third_party(self, plugin: str | None) -> bool:
+        info = self.plugins.get(plugin) if plugin else None
+        return info is not None and not info.builtin
+
+    def _holder_plugin(self, key: str) -> str | None:
+        spec = self.models.get(key) or self.pretrained.get(key)
+        return spec.plugin if spec is not None else self.alias_plugins.get(key)
+
+    def _contested(self, key: str, choice: str) -> bool:
+        """Whether the plugin registering ``choice`` (its ``plugin:name``) for ``key`` makes or joins an
+        ambiguity: it and the holder are different third-party plugins. The holder then gives the bare name up;
+        each plugin joining the clash is reported once."""
+        plugin = self._current_plugin
+        if not self._third_party(plugin):
+            return False
+        if key not in self.ambiguous:
+            holder = self._holder_plugin(key)
+            if holder == plugin or not self._third_party(holder):
+                return False
+            self.ambiguous[key] = (self._give_up(key),)
+        self.ambiguous[key] = choices = tuple(sorted({*self.ambiguous[key], choice}))
+        self.problems.append(
+            f"genae plugin {plugin!r} registers {key!r}, as do third-party plugins "
+            f"{', '.join(repr(c.partition(':')[0]) for c in choices if c != choice)}: none of them outranks the "
+            f"others, so the bare name {key!r} is refused; use {' or '.join(map(repr, choices))}"
+        )
+        return True
+
+    def _give_up(self, key: str) -> str:
+        """Move what holds ``key`` out of the bare namespace; returns its ``plugin:name``."""
+        for table in (self.models, self.pretrained):
+            if key in table:
+                spec = table.pop(key)
+                self.shadowed[spec.qualified_name] = spec
+                return spec.qualified_name
+        target, plugin = self.aliases.pop(key), self.alias_plugins.pop(key, None)
+        return f"{plugin}:{target}"
 
     def _stamp(self, spec: Any) -> None:
         if spec.plugin == "user" and self._current_plugin:
@@ -321,18 +386,21 @@ class Registry:
 
     def _claim(self, kind: str, spec: ModelSpec | PretrainedSpec) -> bool:
         """True if ``spec.name`` is free. A clash during plugin discovery with another plugin's name is
-        reported and the spec shadowed (reachable as ``plugin:name``); any other clash is an error."""
+        reported and the spec shadowed (reachable as ``plugin:name``): the name stays genae's, or becomes
+        ambiguous between third-party plugins; any other clash is an error."""
         owner = self._owner_of(spec.name)
         if owner is None:
             return True
-        same_plugin = owner == f"plugin {spec.plugin!r}"
+        same_plugin = owner == f"plugin {spec.plugin!r}" or spec.qualified_name in self.ambiguous.get(spec.name, ())
         if self._current_plugin is None or same_plugin:
             raise RegistryError(f"{kind} name {spec.name!r} is registered twice: by {owner} and by plugin "
                                 f"{spec.plugin!r}")
         self.shadowed[spec.qualified_name] = spec
+        if self._contested(spec.name, spec.qualified_name):
+            return False
         self.problems.append(
-            f"genae plugin {spec.plugin!r} registers {kind} {spec.name!r}, already registered by {owner}: "
-            f"the first keeps {spec.name!r}; plugin {spec.plugin!r}'s is reachable as {spec.qualified_name!r}"
+            f"genae plugin {spec.plugin!r} registers {kind} {spec.name!r}, already registered by {owner}, "
+            f"which keeps it; {spec.qualified_name!r} names the {kind} of plugin {spec.plugin!r}"
         )
         return False
 
@@ -360,9 +428,10 @@ class Registry:
             owner = self._owner_of(key)
             if owner is None:
                 self.aliases[key] = target
+                self.alias_plugins[key] = self._current_plugin
             elif self._current_plugin is None:
                 raise RegistryError(f"alias {alias!r} for {target!r} is registered twice: {alias!r} is {owner}")
-            else:
+            elif not self._contested(key, f"{self._current_plugin}:{target}"):
                 self.problems.append(f"genae plugin {self._current_plugin!r}: alias {alias!r} for {target!r} is not "
                              f"added, {alias!r} is already {owner}")
 
@@ -393,6 +462,10 @@ class Registry:
         """The registry key for a name or alias (case-insensitive); ``plugin:name`` is returned as given."""
         self.discover()
         key = str(name).strip().lower()
+        if key in self.ambiguous:
+            raise RegistryError(f"{name!r} is ambiguous: third-party plugins "
+                                f"{' and '.join(repr(c.partition(':')[0]) for c in self.ambiguous[key])} each "
+                                f"register it; pick one: {', '.join(self.ambiguous[key])}")
         return self.aliases.get(key, key)
 
     def _qualified(self, key: str, table: dict[str, Any], kind: type) -> Any:

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import textwrap
@@ -37,9 +38,9 @@ def test_list_models_patterns(toy_name):
     assert genae.list_models("zzz*") == []
 
 
-def test_clash_is_reported_once_first_keeps_name_newcomer_reachable_qualified():
+def test_clash_is_reported_once_builtin_keeps_name_newcomer_reachable_qualified():
     registry = Registry(group="genae.none")
-    registry.load_plugin("first", lambda r: r.add_model(ModelSpec("same", "x:first")))
+    registry.load_plugin("first", lambda r: r.add_model(ModelSpec("same", "x:first")), distribution="genae")
 
     def second(r):
         r.add_model(ModelSpec("same", "x:second"))
@@ -56,6 +57,70 @@ def test_clash_is_reported_once_first_keeps_name_newcomer_reachable_qualified():
     assert registry.model_spec("first:same").model == "x:first"
     assert registry.model_spec("other").plugin == "second"
     assert registry.list_models() == ["other", "same"]
+
+
+def _third_party_clash(order):
+    """Plugins 'alpha' and 'zeta' (third-party) both register model 'same' and alias 'ae', loaded in ``order``."""
+    registry = Registry(group="genae.none")
+    plugins = {
+        "alpha": lambda r: [r.add_model(ModelSpec("same", "x:alpha")), r.add_model(ModelSpec("alpha-ae", "x:a")),
+                            r.add_alias("ae", "alpha-ae")],
+        "zeta": lambda r: [r.add_model(ModelSpec("same", "x:zeta")), r.add_model(ModelSpec("ae", "x:z"))],
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in order:
+            assert registry.load_plugin(name, plugins[name], distribution=f"{name}-models")
+    return registry, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("order", [("alpha", "zeta"), ("zeta", "alpha")])
+def test_third_party_clash_is_refused_whatever_the_order(order):
+    """Neither third-party plugin outranks the other: the bare name is an error naming the plugin:name choices."""
+    registry, messages = _third_party_clash(order)
+    assert registry.ambiguous == {"same": ("alpha:same", "zeta:same"), "ae": ("alpha:alpha-ae", "zeta:ae")}
+    assert len(messages) == 2 and all("none of them outranks the others" in m for m in messages), messages
+    assert "use 'alpha:same' or 'zeta:same'" in " ".join(messages)
+    with pytest.raises(RegistryError, match=r"^'Same' is ambiguous: third-party plugins 'alpha' and 'zeta' each "
+                                            r"register it; pick one: alpha:same, zeta:same$"):
+        registry.model_spec("Same")
+    with pytest.raises(RegistryError, match="'ae' is ambiguous.*pick one: alpha:alpha-ae, zeta:ae"):
+        registry.model_spec("ae")
+    assert registry.model_spec("alpha:same").model == "x:alpha" and registry.model_spec("zeta:same").model == "x:zeta"
+    assert registry.model_spec("zeta:ae").model == "x:z" and registry.model_spec("alpha-ae").plugin == "alpha"
+    assert registry.list_models() == ["alpha-ae"]
+
+
+def test_a_third_plugin_joins_the_ambiguity_and_run_time_cannot_take_it():
+    registry, _ = _third_party_clash(("alpha", "zeta"))
+    with pytest.warns(RuntimeWarning, match=r"'mid' registers 'same', as do third-party plugins 'alpha', 'zeta'"):
+        registry.load_plugin("mid", lambda r: r.add_model(ModelSpec("same", "x:mid")), distribution="mid-models")
+    assert registry.ambiguous["same"] == ("alpha:same", "mid:same", "zeta:same")
+    with pytest.raises(RegistryError, match=r"registered twice: by third-party plugins, ambiguously \(alpha:same, "
+                                            r"mid:same, zeta:same\) and by plugin 'user'"):
+        registry.add_model(ModelSpec("same", "x:run-time"))
+    builtin = Registry(group="genae.none")
+    builtin.load_plugin("core", lambda r: r.add_model(ModelSpec("same", "x:core")), distribution="genae")
+    for name in ("alpha", "zeta"):
+        with pytest.warns(RuntimeWarning, match=f"'{name}' registers model 'same', already registered by plugin "
+                                                f"'core', which keeps it; '{name}:same' names the model of plugin '{name}'"):
+            builtin.load_plugin(name, lambda r, n=name: r.add_model(ModelSpec("same", f"x:{n}")), distribution=name)
+    assert builtin.ambiguous == {} and builtin.model_spec("same").plugin == "core"
+
+
+def test_a_failed_plugin_leaves_no_ambiguity_behind():
+    registry = Registry(group="genae.none")
+    registry.load_plugin("alpha", lambda r: r.add_model(ModelSpec("same", "x:alpha")), distribution="a")
+
+    def broken(r):
+        r.add_model(ModelSpec("same", "x:broken"))
+        raise RuntimeError("after claiming 'same'")
+
+    with pytest.warns(RuntimeWarning, match="failed to load"):
+        assert not registry.load_plugin("broken", broken, distribution="b")
+    assert registry.ambiguous == {} and registry.model_spec("same").model == "x:alpha"
+    with pytest.raises(RegistryError, match="registered twice"):
+        registry.add_model(ModelSpec("same", "x:run-time"))
 
 
 def test_clash_inside_one_plugin_or_at_run_time_is_an_error():
@@ -192,14 +257,15 @@ def test_list_models_does_not_import_plugin_model_code():
     assert out.strip() == "[]"
 
 
-def _install_fake_plugin(root, package, distribution, entry_name, register_body):
+def _install_fake_plugin(root, package, distribution, entry_name, register_body, requires=()):
     """A stranger's package with its own dist-info entry point, importable once ``root`` is on sys.path."""
     (root / package).mkdir(parents=True)
     (root / package / "__init__.py").write_text(
         "from genae.registry import ModelSpec\n\ndef register(registry):\n" + textwrap.indent(register_body, "    "))
     dist = root / f"{distribution.replace('-', '_')}-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n"
+                                   + "".join(f"Requires-Dist: {line}\n" for line in requires))
     (dist / "entry_points.txt").write_text(f"[genae.plugins]\n{entry_name} = {package}:register\n")
 
 
@@ -306,3 +372,122 @@ def test_official_weights_status_names_their_download_or_manual_step(tmp_path, m
     assert usable and status.startswith("downloads https://zenodo.org/record/4298894/files/34740000_state.pth")
     usable, status = REGISTRY.pretrained["stylegan2-ffhq-1024"].availability()
     assert not usable and "needs a manual step" in status and "TensorFlow" in status
+
+
+def test_model_registered_at_run_time_loads_in_a_new_process(tmp_path):
+    """config.json records the class as module:qualname; a new process imports it when the name is unknown."""
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "runtime_models.py").write_text(
+        "from genae.testing.toy import ToyAutoencoder\n\nclass Outer:\n    class RunTimeAE(ToyAutoencoder):\n"
+        "        pass\n")
+    saved = tmp_path / "saved"
+    made = _python(f"""
+        import genae, runtime_models, torch
+        genae.register_model("run-time-ae", runtime_models.Outer.RunTimeAE)
+        torch.manual_seed(3)
+        genae.create("run-time-ae", width=4).save_pretrained({str(saved)!r})
+    """, tmp_path / "code")
+    assert made.returncode == 0, made.stderr
+    assert '"model_class": "runtime_models:Outer.RunTimeAE"' in (saved / "config.json").read_text()
+    loaded = subprocess.run(
+        [sys.executable, "-c", f"import genae; m = genae.load({str(saved)!r}); "
+                               "print(type(m).__qualname__, m.architecture, m.config.width)"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path / "code")})
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["Outer.RunTimeAE", "run-time-ae", "4"]
+    missing = _python(f"import genae; genae.load({str(saved)!r})")
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines()[-1] == (
+        "genae.registry.RegistryError: architecture 'run-time-ae' is not registered and its recorded class "
+        "'runtime_models:Outer.RunTimeAE' cannot be imported: no module named 'runtime_models'; put the module "
+        "that defines it on the Python path (PYTHONPATH) or install the package that provides it")
+
+
+def test_class_defined_in_main_is_not_recorded(tmp_path):
+    saved = tmp_path / "saved"
+    made = _python(f"""
+        import genae, json
+        from genae.testing.toy import ToyAutoencoder
+        class Local(ToyAutoencoder):
+            pass
+        genae.register_model("main-ae", Local)
+        genae.create("main-ae", width=4).save_pretrained({str(saved)!r})
+        print("model_class" in json.load(open({str(saved / "config.json")!r})))
+    """)
+    assert made.returncode == 0 and made.stdout.split() == ["False"], made.stderr
+
+
+def test_plugin_needing_a_newer_genae_is_skipped_with_the_upgrade_to_make(tmp_path):
+    """Requires-Dist is read from the plugin's installed metadata at discovery; an unmet one skips it (one line)."""
+    body = 'registry.add_model(ModelSpec("{}", "genae.testing.toy:ToyAutoencoder"))\n'
+    _install_fake_plugin(tmp_path / "site", "genae_future", "genae-future", "future", body.format("future-ae"),
+                         requires=["genae>=99.1", "torch>=2.1"])
+    _install_fake_plugin(tmp_path / "site", "genae_present", "genae-present", "present", body.format("present-ae"),
+                         requires=["genae (>=0.1,<99)", "genae>=99 ; extra == 'next'"])
+    out = _python("""
+        import genae
+        print(genae.list_models("present-ae"), genae.list_models("future-ae"))
+        genae.create("future-ae")
+    """, tmp_path / "site")
+    assert out.stdout.splitlines()[0] == "['present-ae'] []"
+    skipped = [line for line in out.stderr.splitlines() if "'future'" in line and "Warning" in line]
+    assert len(skipped) == 1, out.stderr
+    assert skipped[0].endswith(
+        f"genae plugin 'future' (genae_future:register) was skipped: genae-future 1.0 needs genae>=99.1 but genae "
+        f"{genae.__version__} is installed; upgrade genae: pip install -U 'genae>=99.1'")
+    assert "unknown model 'future-ae' (plugins that failed to load: future)" in out.stderr.splitlines()[-1]
+
+
+def test_requirement_check_skips_before_register_runs():
+    registry = Registry(group="genae.none")
+    ran = []
+    with pytest.warns(RuntimeWarning, match=r"'later' \(.*\) was skipped: later-pkg 2.0 needs genae>=50"):
+        assert not registry.load_plugin("later", ran.append, distribution="later-pkg", version="2.0",
+                                        requires=["genae>=50"])
+    assert ran == [] and "pip install -U 'genae>=50'" in registry.failed_plugins["later"]
+    assert registry.load_plugin("fine", ran.append, distribution="fine-pkg", requires=["genae>=0.0.1"])
+    assert ran == [registry]
+
+
+def test_two_installed_plugins_with_one_name_refuse_it_until_pinned(tmp_path):
+    """Two real entry points (distributions) register 'clash-ae': one warning each, the bare name is an error."""
+    for name, width in (("alpha", 4), ("zeta", 6)):
+        _install_fake_plugin(tmp_path / "site", f"genae_{name}_models", f"genae-{name}-models", name,
+                             f'registry.add_model(ModelSpec("clash-ae", "genae.testing.toy:ToyAutoencoder", '
+                             f'defaults={{"width": {width}}}))\n')
+    out = _python("""
+        import genae
+        print(genae.create("alpha:clash-ae").config.width, genae.create("zeta:clash-ae").config.width)
+        genae.create("clash-ae")
+    """, tmp_path / "site")
+    assert out.stdout.split() == ["4", "6"], out.stderr
+    clash = [line for line in out.stderr.splitlines() if "Warning" in line and "'clash-ae'" in line]
+    assert len(clash) == 1 and "genae plugin 'zeta' registers 'clash-ae', as do third-party plugins 'alpha'" in clash[0]
+    assert out.stderr.splitlines()[-1] == (
+        "genae.registry.RegistryError: 'clash-ae' is ambiguous: third-party plugins 'alpha' and 'zeta' each "
+        "register it; pick one: alpha:clash-ae, zeta:clash-ae")
+
+
+def test_recorded_class_in_the_standard_library_is_refused_unimported(tmp_path):
+    saved = tmp_path / "saved"
+    made = _python(f"""
+        import genae, json
+        genae.register_model("stdlib-ae", "genae.testing.toy:ToyAutoencoder")
+        genae.create("stdlib-ae", width=4).save_pretrained({str(saved)!r})
+        path = {str(saved / "config.json")!r}
+        config = json.load(open(path))
+        config["model_class"] = "antigravity:Autoencoder"
+        json.dump(config, open(path, "w"))
+    """)
+    assert made.returncode == 0, made.stderr
+    out = _python(f"""
+        import genae
+        try:
+            genae.load({str(saved)!r})
+        except Exception as error:
+            print(type(error).__name__, error)
+        print("antigravity" in sys.modules)
+    """)
+    assert out.stdout.splitlines() == [
+        "RegistryError architecture 'stdlib-ae' is not registered and its recorded class 'antigravity:Autoencoder' "
+        "is in the standard library, where no genae model lives; refusing to import it", "False"], out.stderr

@@ -13,7 +13,7 @@ import copy
 import json
 import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import torch
 from genae.config import ModelConfig
 from genae.interfaces import Decoder, Encoder, GenerativeAutoencoder, Prior, StyleDecoder
 
-__all__ = ["CheckReport", "ConformanceError", "check_model"]
+__all__ = ["CheckReport", "ConformanceError", "check_model", "check_recipe"]
 
 
 class ConformanceError(AssertionError):
@@ -56,11 +56,12 @@ class CheckReport:
     passed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    contracts: dict[str, str] = field(default_factory=lambda: CONTRACTS, repr=False)  # quoted on failure
 
     def __str__(self) -> str:
         lines = [f"{len(self.passed)} passed, {len(self.failed)} failed, {len(self.skipped)} skipped"]
         for name, why in self.failed.items():
-            contract = CONTRACTS.get(name.split("_cuda")[0], "")
+            contract = self.contracts.get(name.split("_cuda")[0], "")
             lines.append(f"  FAILED {name}" + (f" [contract: {contract}]" if contract else "") + f": {why}")
         lines += [f"  skipped {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
@@ -117,10 +118,20 @@ def check_model(
         ("style_capabilities", ctx.styles),
     ]
     checks += [(f"device_{d}", (lambda d=d: ctx.device_move(d))) for d in devices]
-    report = CheckReport()
+    report = run_checks(checks, CheckReport(), grad_for={"gradients_flow"})
+    model.eval()
+    if report.failed and raise_on_failure:
+        raise ConformanceError(f"{model.architecture or type(model).__name__} failed conformance:\n{report}")
+    return report
+
+
+def run_checks(checks: Sequence[tuple[str, Callable[[], None]]], report: CheckReport,
+               grad_for: Collection[str] | None = None) -> CheckReport:
+    """Run every check into ``report``: one failure never hides the next. Checks run without autograd unless
+    named in ``grad_for`` (``None``: all of them need it)."""
     for name, check in checks:
         try:
-            with torch.no_grad() if name != "gradients_flow" else torch.enable_grad():
+            with torch.enable_grad() if grad_for is None or name in grad_for else torch.no_grad():
                 check()
         except _Skip as why:
             report.skipped[name] = str(why)
@@ -130,9 +141,6 @@ def check_model(
             report.failed[name] = f"{type(error).__name__}: {error}{_model_frame(error)}"
         else:
             report.passed.append(name)
-    model.eval()
-    if report.failed and raise_on_failure:
-        raise ConformanceError(f"{model.architecture or type(model).__name__} failed conformance:\n{report}")
     return report
 
 
@@ -366,3 +374,7 @@ def _raises(kind: type[Exception], action: Callable[[], object], what: str) -> N
         raise _Violation(f"{what} raised {type(error).__name__}, expected {kind.__name__}"
                          f"{_model_frame(error)}") from error
     raise _Violation(f"{what} was accepted; expected {kind.__name__}")
+
+
+# Last: the recipe checks run on the helpers above.
+from genae.testing.recipes import check_recipe  # noqa: E402

@@ -30,3 +30,10 @@ def test_trains_a_few_steps(tmp_path):
     result = Trainer(model, ExampleRecipe(model), data, out_dir=tmp_path, steps=3, batch_size=8,
                      progress=False).fit()
     assert genae.load(result.model_dir).architecture == "example-ae"
+
+
+def test_recipe_passes_check_recipe():
+    from genae.testing import check_recipe
+
+    report = check_recipe("example-ae", model_overrides={"resolution": 16, "latent_dim": 8, "width": 8})
+    assert not report.failed
