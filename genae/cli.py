@@ -33,6 +33,47 @@ SHORT_HELP = {
 }
 
 
+def default_device() -> str:
+    """``cuda`` when a GPU is usable, else ``cpu``: the ``--device`` default of every command."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_option(func: Any) -> Any:
+    return click.option("--device", default=default_device, show_default="cuda when available, else cpu",
+                        help="Where to run (cpu, cuda, cuda:1, mps).")(func)
+
+
+def count_option(help_text: str, default: int) -> Any:
+    """``-n/--num``: how many images a command works on (the same flag with the same meaning everywhere)."""
+    return click.option("-n", "--num", "count", type=click.IntRange(min=1), default=default, show_default=True,
+                        help=help_text)
+
+
+def progress_option(func: Any) -> Any:
+    return click.option("--progress/--no-progress", default=True, show_default=True,
+                        help="Show progress (a bar on a terminal, plain lines when stderr is redirected).")(func)
+
+
+def load_for_command(name: str, device: str) -> Any:
+    """``genae.load``, except that an architecture name means its default weights (as ``bench --models`` does),
+    said on stderr; an architecture without weights is an error that says how to get a model."""
+    from genae.factory import load
+    from genae.registry import REGISTRY
+
+    REGISTRY.discover()
+    architecture = REGISTRY.find_model(name)
+    if architecture is not None and not Path(name).exists() and REGISTRY.find_pretrained(name) is None:
+        weights = REGISTRY.weights_of(architecture.name)
+        if not weights:
+            raise click.BadParameter(f"{name!r} is an architecture without pretrained weights: train one with "
+                                     f"`genae train {name}` and pass its model folder", param_hint="MODEL")
+        click.echo(f"note: {name!r} is an architecture; using its default weights {weights[0].name!r}", err=True)
+        name = weights[0].name
+    return load(name, device=device)
+
+
 class LazyGroup(click.Group):
     """A group whose commands are ``module:attr`` strings, plus plugin commands from the registry."""
 
@@ -114,7 +155,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("pattern", default="*")
 @click.option("--pretrained", is_flag=True,
               help="List pretrained weights and what loading each does (bundled, download and convert, manual step).")
-def list_command(pattern: str, pretrained: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of a table.")
+def list_command(pattern: str, pretrained: bool, as_json: bool) -> None:
     """List architectures (or pretrained weights) matching PATTERN (shell wildcards).
 
     Reads only the registry: no model code (and no torch) is imported. `genae info NAME` builds the model and
@@ -129,20 +171,21 @@ def list_command(pattern: str, pretrained: bool) -> None:
             spec = REGISTRY.pretrained[name]
             _, status = spec.availability()
             rows.append((name, spec.architecture, spec.dataset or "-", str(spec.resolution or "-"), status))
-        _print_table(("name", "architecture", "dataset", "resolution", "status"), rows)
+        _print_rows(("name", "architecture", "dataset", "resolution", "status"), rows, as_json)
         return
     rows = []
     for name in REGISTRY.list_models(pattern):
         spec = REGISTRY.models[name]
         tags = ", ".join(p.tag for p in REGISTRY.weights_of(name)) or "-"
-        description = spec.description if len(spec.description) <= 72 else spec.description[:71] + "…"
+        description = spec.description if as_json or len(spec.description) <= 72 else spec.description[:71] + "…"
         rows.append((name, spec.plugin, tags, description or "-"))
-    _print_table(("name", "plugin", "pretrained tags", "description"), rows)
+    _print_rows(("name", "plugin", "pretrained tags", "description"), rows, as_json)
 
 
 @cli.command("info")
 @click.argument("name")
-def info_command(name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def info_command(name: str, as_json: bool) -> None:
     """Show an architecture's config, size and capabilities, or a pretrained model's card."""
     import json
 
@@ -153,24 +196,39 @@ def info_command(name: str) -> None:
     spec = REGISTRY.find_model(name)
     if spec is not None:
         model = create(name, device="meta")
+        facts: dict[str, Any] = {
+            "architecture": spec.name, "plugin": spec.plugin, "description": spec.description,
+            "parameters": sum(p.numel() for p in model.parameters()), "capabilities": model.capabilities(),
+            "recipe": spec.recipe if isinstance(spec.recipe, str) or spec.recipe is None else repr(spec.recipe),
+            "pretrained": [s.name for s in REGISTRY.weights_of(spec.name)], "config": model.config.to_dict(),
+        }
+        if as_json:
+            click.echo(json.dumps(facts, indent=2))
+            return
         click.echo(f"architecture: {spec.name} (plugin {spec.plugin})")
         if spec.description:
             click.echo(spec.description)
-        click.echo(f"parameters: {sum(p.numel() for p in model.parameters()):,} (default config)")
-        click.echo(f"capabilities: {json.dumps(model.capabilities())}")
-        click.echo(f"recipe: {spec.recipe or '(none: not trainable with genae train)'}")
-        weights = [s.name for s in REGISTRY.weights_of(spec.name)]
-        click.echo(f"pretrained: {', '.join(weights) or '(none)'}")
+        click.echo(f"parameters: {facts['parameters']:,} (default config)")
+        click.echo(f"capabilities: {json.dumps(facts['capabilities'])}")
+        click.echo(f"recipe: {facts['recipe'] or '(none: not trainable with genae train)'}")
+        click.echo(f"pretrained: {', '.join(facts['pretrained']) or '(none)'}")
         click.echo("default config:\n" + model.config.to_json())
         return
     spec_p = resolve_pretrained(name)
     available, status = spec_p.availability()
+    card = (pretrained_folder(spec_p) / CARD_NAME).read_text(encoding="utf-8") \
+        if spec_p.package_files and available else None
+    if as_json:
+        click.echo(json.dumps({"pretrained": spec_p.name, "architecture": spec_p.architecture, "plugin": spec_p.plugin,
+                               "dataset": spec_p.dataset, "resolution": spec_p.resolution, "source": spec_p.source,
+                               "loads": available, "status": status, "card": card}, indent=2))
+        return
     click.echo(f"pretrained: {spec_p.name} -> architecture {spec_p.architecture} (plugin {spec_p.plugin})")
     if spec_p.source:
         click.echo(f"source: {spec_p.source}")
     click.echo(f"status: {status}")
-    if spec_p.package_files and available:
-        click.echo((pretrained_folder(spec_p) / CARD_NAME).read_text(encoding="utf-8"))
+    if card is not None:
+        click.echo(card)
 
 
 @cli.command("push")
@@ -203,9 +261,9 @@ def push_command(folder: Path, repo_id: str, private: bool, token: str | None, r
 def _image_options(func: Any) -> Any:
     func = click.option("--data", default="fashion-mnist-mini", show_default=True,
                         help="Dataset name or path used when no IMAGES are given.")(func)
-    func = click.option("-n", "count", default=8, show_default=True, help="How many dataset images.")(func)
+    func = count_option("How many dataset images to use when no IMAGES are given.", 8)(func)
     func = click.option("--seed", default=0, show_default=True, help="Seed for picking images and sampling.")(func)
-    func = click.option("--device", default="cpu", show_default=True)(func)
+    func = device_option(func)
     func = click.option("--scale", default=4, show_default=True, help="Enlarge the PNG by this factor.")(func)
     func = click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
                         help="PNG file to write.")(func)
@@ -224,7 +282,7 @@ def _load_inputs(model: Any, images: tuple[str, ...], data: str, count: int, see
     else:
         dataset = open_dataset(data, split="test", resolution=model.resolution)
         if count < 1 or count > len(dataset):
-            raise click.BadParameter(f"-n must be between 1 and {len(dataset)}, got {count}")
+            raise click.BadParameter(f"-n/--num must be between 1 and {len(dataset)}, got {count}")
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
         batch = torch.stack([dataset[int(i)][0] for i in order])
     batch, notice = fit_images(batch, channels=model.channels, resolution=model.resolution)
@@ -246,10 +304,9 @@ def reconstruct_command(model_name: str, images: tuple[str, ...], data: str, cou
     """Encode and decode IMAGES (or dataset images); grid rows: inputs, reconstructions."""
     import torch
 
-    from genae.factory import load
     from genae.viz import save_image_grid
 
-    model = load(model_name, device=device)
+    model = load_for_command(model_name, device)
     x = _load_inputs(model, images, data, count, seed)
     with torch.no_grad():
         grid = torch.cat([x, model.reconstruct(x)])
@@ -258,31 +315,32 @@ def reconstruct_command(model_name: str, images: tuple[str, ...], data: str, cou
 
 @cli.command("sample")
 @click.argument("model_name")
-@click.option("-n", "count", default=16, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--scale", default=4, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@count_option("How many images to draw from the prior (with --condition: per condition image).", 16)
+@click.option("--seed", default=0, show_default=True, help="Seed of the prior draws.")
+@device_option
+@click.option("--scale", default=4, show_default=True, help="Enlarge the PNG by this factor.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG file to write.")
 @click.option("--condition", multiple=True, type=click.Path(exists=True),
               help="Image file or folder (repeatable): keep its --range styles, draw the rest (-n per image).")
 @click.option("--range", "style_range", default=None, help="Styles kept with --condition [default: coarse].")
 @click.option("--label", type=int, default=None, help="Class of every sample (class-conditional models; default random).")
 def sample_command(model_name: str, count: int, seed: int, device: str, scale: int, out: Path,
                    condition: tuple[str, ...], style_range: str | None, label: int | None) -> None:
-    """Draw latents from the prior and decode them (with --condition: conditional samples, a row per image)."""
+    """Draw latents from the prior and decode them (with --condition: conditional samples, a row per image).
+
+    MODEL: pretrained weights, a model folder, or an architecture (its default weights)."""
     import inspect
     import math
 
     import torch
 
-    from genae.factory import load
     from genae.viz import save_image_grid
 
     if style_range is not None and not condition:
         raise click.UsageError("--range chooses the styles kept from --condition images; give --condition too")
     if label is not None and condition:
         raise click.UsageError("--label sets the class of plain samples; it does not combine with --condition")
-    model = load(model_name, device=device)
+    model = load_for_command(model_name, device)
     if condition:
         from genae.operations_cli import conditional_sample_grid
 
@@ -306,10 +364,9 @@ def sample_command(model_name: str, count: int, seed: int, device: str, scale: i
 def mix_command(model_name: str, images: tuple[str, ...], style_range: str, data: str, count: int, seed: int,
                 device: str, scale: int, out: Path) -> None:
     """Style-mixing matrix: first half of the images are rows, second half columns."""
-    from genae.factory import load
     from genae.viz import save_image_grid, style_mixing_matrix
 
-    model = load(model_name, device=device)
+    model = load_for_command(model_name, device)
     x = _load_inputs(model, images, data, count, seed)
     if x.shape[0] < 2:
         raise click.BadParameter("mix needs at least 2 images (rows and columns)")
@@ -322,25 +379,25 @@ def mix_command(model_name: str, images: tuple[str, ...], style_range: str, data
 @cli.command("interpolate")
 @click.argument("model_name")
 @click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-@click.option("--steps", default=8, show_default=True)
+@click.option("--frames", type=click.IntRange(min=2), default=8, show_default=True,
+              help="Images per interpolation, both ends included.")
 @_image_options
-def interpolate_command(model_name: str, images: tuple[str, ...], steps: int, data: str, count: int, seed: int,
+def interpolate_command(model_name: str, images: tuple[str, ...], frames: int, data: str, count: int, seed: int,
                         device: str, scale: int, out: Path) -> None:
     """Interpolate between consecutive pairs of images, in each model's own space (model.interpolate)."""
     import torch
 
-    from genae.factory import load
     from genae.viz import interpolation_strip, save_image_grid
 
-    model = load(model_name, device=device)
+    model = load_for_command(model_name, device)
     x = _load_inputs(model, images, data, count, seed)
     if x.shape[0] < 2:
         raise click.BadParameter("interpolate needs at least 2 images")
     pairs = x.shape[0] // 2
     with torch.no_grad():
         z = model.encode(x[: 2 * pairs])
-        strip = interpolation_strip(model, z[0::2], z[1::2], steps=steps)
-    _done(save_image_grid(strip, out, nrow=steps, scale=scale))
+        strip = interpolation_strip(model, z[0::2], z[1::2], steps=frames)
+    _done(save_image_grid(strip, out, nrow=frames, scale=scale))
 
 
 @cli.command("demo")
@@ -348,18 +405,17 @@ def interpolate_command(model_name: str, images: tuple[str, ...], steps: int, da
               help="Show one model's reconstructions, samples, style mixing or clusters [default: the family tour].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
               show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def demo_command(model_name: str | None, out: Path, device: str) -> None:
     """The main job on shipped data, in seconds: each bundled family at what it does best (the automodulator's
     reconstructions and style mixing, LIA's samples, the IAE's clusters), or one model's grids with --model."""
     from genae.demo import PARTS, shipped_test_images, showcase, tour
-    from genae.factory import load
 
     out.mkdir(parents=True, exist_ok=True)
     if model_name is None:
         written = tour(out, device, click.echo)
     else:
-        model = load(model_name, device=device)
+        model = load_for_command(model_name, device)
         click.echo(f"loaded {model_name}: {model.architecture}, {sum(p.numel() for p in model.parameters()):,} "
                    "parameters")
         images, labels = shipped_test_images(model)
@@ -376,6 +432,16 @@ def _parse_range(text: str) -> str | tuple[int, int]:
         except ValueError as error:
             raise click.BadParameter(f"--range {text!r}: expected NAME or START:STOP") from error
     return text
+
+
+def _print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]], as_json: bool) -> None:
+    if as_json:
+        import json
+
+        keys = [h.replace(" ", "_") for h in header]
+        click.echo(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+    else:
+        _print_table(header, rows)
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

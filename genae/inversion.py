@@ -434,7 +434,7 @@ def _optimise(decoder: StyleDecoder, images: Tensor, latents: Tensor, noise: lis
               sigma: float, *, objective: ImageLoss, lr: float, latent_noise: float, noise_ramp: float,
               noise_regularize: float, generators: Sequence[torch.Generator], progress: bool) -> None:
     """The projector loop; updates ``latents`` and ``noise`` in place and fills ``trace``."""
-    from tqdm.auto import tqdm
+    from genae.progress import progress_bar
 
     latents.requires_grad_(True)
     variables = [latents, *(noise or [])]
@@ -442,8 +442,8 @@ def _optimise(decoder: StyleDecoder, images: Tensor, latents: Tensor, noise: lis
         level.requires_grad_(True)
     optimizer = torch.optim.Adam(variables, lr=lr, betas=(0.9, 0.999))
     steps = trace.shape[0]
-    bar = tqdm(range(steps), desc="invert", disable=not progress, leave=False)
-    for step in bar:
+    bar = progress_bar(steps, desc="invert", unit="step", enabled=progress, leave=False)
+    for step in range(steps):
         t = step / steps
         for group in optimizer.param_groups:
             group["lr"] = projector_lr(t, lr)
@@ -462,6 +462,8 @@ def _optimise(decoder: StyleDecoder, images: Tensor, latents: Tensor, noise: lis
         trace[step] = per_image.detach().float().cpu()
         if progress and (step % 10 == 0 or step == steps - 1):
             bar.set_postfix_str(f"loss {float(trace[step].mean()):.4g}")
+        bar.update()
+    bar.close()
     latents.requires_grad_(False)
     for level in noise or []:
         level.requires_grad_(False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from genae.cli import count_option, device_option, progress_option
 from genae.inversion import INITS, LOSSES, METHODS, SPACES
 
 
@@ -17,7 +18,7 @@ from genae.inversion import INITS, LOSSES, METHODS, SPACES
               help="Folder for latents.safetensors, grid.png and metrics.json.")
 @click.option("--method", type=click.Choice(sorted(METHODS)), default="optimise", show_default=True)
 @click.option("--space", type=click.Choice(SPACES), default="w+", show_default=True)
-@click.option("--steps", default=1000, show_default=True, help="Optimisation steps.")
+@click.option("--steps", default=1000, show_default=True, help="Optimisation steps per image.")
 @click.option("--init", type=click.Choice(INITS), default=None,
               help="Starting latents [default: encoder for method=encoder, else mean].")
 @click.option("--loss", type=click.Choice(sorted(LOSSES)), default="mse", show_default=True,
@@ -26,32 +27,32 @@ from genae.inversion import INITS, LOSSES, METHODS, SPACES
 @click.option("--batch-size", default=None, type=int, help="Invert in chunks of this many images.")
 @click.option("--data", default="fashion-mnist-mini", show_default=True,
               help="Dataset name or path used when no IMAGES are given.")
-@click.option("-n", "count", default=8, show_default=True, help="How many dataset images.")
+@count_option("How many dataset images to use when no IMAGES are given.", 8)
 @click.option("--seed", default=0, show_default=True, help="Seed for picking images and for the optimisation.")
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 @click.option("--scale", default=4, show_default=True, help="Enlarge the grid PNG by this factor.")
+@progress_option
 def invert_command(model_name: str, images: tuple[str, ...], out: Path, method: str, space: str, steps: int,
                    init: str | None, loss: str, lr: float, batch_size: int | None, data: str, count: int, seed: int,
-                   device: str, scale: int) -> None:
+                   device: str, scale: int, progress: bool) -> None:
     """Invert IMAGES (or -n dataset images) into MODEL's style latents.
 
     grid.png rows: inputs, the starting point's decoding, the result.
     """
     import torch
 
-    from genae.cli import _load_inputs
-    from genae.factory import load
+    from genae.cli import _load_inputs, load_for_command
     from genae.inversion import invert
     from genae.io import write_text_atomic
     from genae.metrics import mse, psnr, ssim
     from genae.viz import save_image_grid
 
-    model = load(model_name, device=device)
+    model = load_for_command(model_name, device)
     x = _load_inputs(model, images, data, count, seed)
     start = init or ("encoder" if METHODS[method] == "encoder" else "mean")
     try:
         result = invert(model, x, method, space=space, steps=steps, init=start, loss=loss, lr=lr,
-                        batch_size=batch_size, generator=torch.Generator().manual_seed(seed), progress=True)
+                        batch_size=batch_size, generator=torch.Generator().manual_seed(seed), progress=progress)
     except (ValueError, TypeError) as error:
         raise click.ClickException(str(error)) from error
     out.mkdir(parents=True, exist_ok=True)

@@ -270,6 +270,9 @@ def format_version(tag: Any, family: str) -> int | None:
 
 
 def cache_root() -> Path:
-    """Where genae caches derived files: ``$GENAE_HOME/cache`` when set, else ``~/.cache/genae``."""
+    """The one place that decides where genae caches files (converted weights, downloaded data, statistics):
+    ``$GENAE_HOME/cache`` when set, else ``$XDG_CACHE_HOME/genae``, else ``~/.cache/genae``."""
     home = os.environ.get("GENAE_HOME")
-    return Path(home) / "cache" if home else Path.home() / ".cache" / "genae"
+    if home:
+        return Path(home) / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "genae"

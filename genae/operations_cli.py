@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from genae.cli import _done, _image_options, _load_inputs, _parse_range
+from genae.cli import _done, _image_options, _load_inputs, _parse_range, device_option, load_for_command
 
 DIRECTIONS = ("a-to-b", "b-to-a")
 
@@ -75,10 +75,9 @@ def translate_command(model_name: str, images: tuple[str, ...], direction: str, 
     import torch
 
     from genae.data import fit_images
-    from genae.factory import load
     from genae.viz import save_image_grid
 
-    model = load(model_name, device=device)
+    model = load_for_command(model_name, device)
     _require(model, "translate", model_name, "translate between domains")
     x = _load_inputs(model, tuple(image_paths(images)), data, count, seed)
     generator = torch.Generator().manual_seed(seed)
@@ -107,7 +106,7 @@ def translate_command(model_name: str, images: tuple[str, ...], direction: str, 
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table here (default: print it).")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def classify_command(model_name: str, images: tuple[str, ...], csv_path: Path | None, batch_size: int,
                      device: str) -> None:
     """Assign each of IMAGES (files or folders) to the model's category: its class or cluster.
@@ -118,10 +117,9 @@ def classify_command(model_name: str, images: tuple[str, ...], csv_path: Path | 
     import torch
 
     from genae.data import load_image_files
-    from genae.factory import load
     from genae.io import write_text_atomic
 
-    model = load(model_name, device=device)
+    model = load_for_command(model_name, device)
     _require(model, "classify", model_name, "classify images")
     paths = image_paths(images)
     names = _class_names(model)

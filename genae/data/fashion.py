@@ -2,8 +2,9 @@
 
 Search order for the full set: an explicit ``root`` (or ``root/fashion-mnist``), ``$GENAE_DATA/fashion-mnist``,
 ``$GENAE_DATA``, then ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``). Nothing is
-fetched unless ``download=True``; then the files go to ``root``, ``$GENAE_DATA/fashion-mnist`` or
-``~/.cache/genae/fashion-mnist``, each checked as a well-formed IDX file of the right shape before it is kept.
+fetched unless ``download=True``; then the files go to ``root``, ``$GENAE_DATA/fashion-mnist`` or the genae
+cache (``genae.io.cache_root()``, e.g. ``~/.cache/genae/fashion-mnist``), each checked as a well-formed IDX
+file of the right shape before it is kept.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def download_dir(root: str | Path | None) -> Path:
         return Path(root)
     if os.environ.get("GENAE_DATA"):
         return Path(os.environ["GENAE_DATA"]) / "fashion-mnist"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "genae" / "fashion-mnist"
+    from genae.io import cache_root
+
+    return cache_root() / "fashion-mnist"
 
 
 def _fetch(name: str, target: Path, expected_shape: tuple[int, ...]) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from genae.cli import device_option, progress_option
+
 
 class Interrupted(click.ClickException):
     """Ctrl-C ended the run after a checkpoint; the exit status is the shell's for SIGINT."""
@@ -52,7 +54,7 @@ def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Global batch size (all phases).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (all phases).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="Autocast dtype inside training steps (fp16: CUDA only; bf16: only where the device has bf16 "
                    "units; auto: bf16 there, else fp32).")
@@ -74,7 +76,9 @@ def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
 @click.option("--grid-every", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@progress_option
+@click.option("--tensorboard", is_flag=True,
+              help="Also log to TensorBoard event files in OUT/tensorboard (needs: pip install tensorboard).")
 def train_command(
     name: str,
     data: str,
@@ -100,6 +104,7 @@ def train_command(
     checkpoint_every: int,
     num_workers: int,
     progress: bool,
+    tensorboard: bool,
 ) -> None:
     """Train architecture NAME on --data; writes the trained model to OUT/model.
 
@@ -160,6 +165,7 @@ def train_command(
             checkpoint_every=checkpoint_every,
             num_workers=num_workers,
             progress=progress,
+            tensorboard=tensorboard,
         )
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error

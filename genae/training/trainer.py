@@ -46,6 +46,7 @@ from genae.training.recipe import Phase, Recipe, StepContext
 from genae.training.schedule import Schedule, SingleResolution
 
 METRICS_NAME = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
 GRIDS_DIR = "grids"
 MODEL_DIR = "model"
 DEFAULT_BATCH_SIZE = 32
@@ -128,6 +129,8 @@ class Trainer:
     ``total_images``. ``batch_size``/``lr`` override the schedule's values for every phase (and define the
     schedule when the recipe has none). ``ddp="auto"`` joins the process group when run under ``torchrun``.
     ``compile=True`` compiles the submodules the model names (``model.compile_targets()``) in place.
+    ``tensorboard=True`` also writes every log line to TensorBoard event files in ``out_dir/tensorboard``
+    (needs the optional ``tensorboard`` package); ``metrics.jsonl`` is written either way.
     """
 
     def __init__(
@@ -153,7 +156,12 @@ class Trainer:
         ddp: bool | str = "auto",
         progress: bool = True,
         compile: bool = False,
+        tensorboard: bool = False,
     ) -> None:
+        if not isinstance(tensorboard, bool):
+            raise ValueError(f"tensorboard: expected a bool, got {tensorboard!r}")
+        self._tensorboard_class = _summary_writer_class() if tensorboard else None
+        self._tensorboard: Any = None
         if not isinstance(model, GenerativeAutoencoder):
             raise TypeError(f"model: expected a GenerativeAutoencoder, got {type(model).__name__}")
         if not model.architecture:
@@ -323,6 +331,9 @@ class Trainer:
             raise TrainingInterrupted(f"stopped at step {self.step}; {self.out_dir / CHECKPOINT_NAME} holds it, "
                                       "continue with resume=True (--resume)")
         self.save_grid(phase)
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
         model_dir = self.export() if self.world.is_main else None
         dist_utils.barrier(self.world)
         return TrainResult(self.step, self.images_seen, self.wall_time_s, losses, model_dir)
@@ -334,7 +345,8 @@ class Trainer:
             if found is not None:  # None: a run killed during its first save starts from step 0
                 self._restore(*found)
         else:
-            claim_output_folder(self.out_dir, overwrite, (METRICS_NAME, GRIDS_DIR, MODEL_DIR), self.world.is_main)
+            claim_output_folder(self.out_dir, overwrite, (METRICS_NAME, GRIDS_DIR, MODEL_DIR, TENSORBOARD_DIR),
+                                self.world.is_main)
         if self.world.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._trim_metrics()
@@ -385,16 +397,16 @@ class Trainer:
             del iterator
 
     def _progress_bar(self) -> Any:
-        from tqdm.auto import tqdm
+        from genae.progress import progress_bar
 
         by_images = self.total_images is not None
-        return tqdm(
-            total=self.total_images if by_images else self.steps,
+        return progress_bar(
+            self.total_images if by_images else self.steps,
+            desc="train",
             initial=self.images_seen if by_images else self.step,
             unit="img" if by_images else "step",
+            enabled=self.progress and self.world.is_main,
             unit_scale=by_images,
-            disable=not (self.progress and self.world.is_main),
-            dynamic_ncols=True,
         )
 
     def _start_phase(self, phase: Phase) -> None:
@@ -449,7 +461,20 @@ class Trainer:
         }
         if self.world.is_main:
             append_text(self.out_dir / METRICS_NAME, json.dumps(record) + "\n")
+            if self._tensorboard_class is not None:
+                self._log_tensorboard(record)
         return record
+
+    def _log_tensorboard(self, record: dict[str, Any]) -> None:
+        """The log line as scalars; a resumed run first drops the events written after its checkpoint."""
+        if self._tensorboard is None:
+            self._tensorboard = self._tensorboard_class(  # type: ignore[misc]
+                log_dir=str(self.out_dir / TENSORBOARD_DIR), purge_step=self.step
+            )
+        for name, value in record["losses"].items():
+            self._tensorboard.add_scalar(f"loss/{name}", value, self.step)
+        for name in ("lr", "images_per_s", "resolution", "alpha"):
+            self._tensorboard.add_scalar(name, record[name], self.step)
 
     def _trim_metrics(self) -> None:
         """Drop log lines past the restored step (written after the checkpoint by an interrupted run)."""
@@ -625,6 +650,15 @@ def _entry(source: Path, name: str) -> Iterator[None]:
             f"{source}: entry {name!r} does not fit this run ({type(error).__name__}: {first_line(error)}); "
             "delete or move that file to resume from an older checkpoint"
         ) from error
+
+
+def _summary_writer_class() -> Any:
+    """TensorBoard's writer; its package is optional, so its absence is one line saying what to install."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise ImportError("tensorboard=True needs the tensorboard package: pip install tensorboard") from error
+    return SummaryWriter
 
 
 class _Window:
