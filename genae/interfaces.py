@@ -382,16 +382,15 @@ class GenerativeAutoencoder(nn.Module):
         cls,
         name_or_path: str | Path,
         device: torch.device | str | None = None,
-        *,
-        revision: str | None = None,
-        token: str | bool | None = None,
-        cache_dir: str | Path | None = None,
+        **options: Any,
     ) -> GenerativeAutoencoder:
         """A local folder, a Hub repo id (``org/repo``) or a registered name, as ``huggingface_hub`` users expect;
-        ``Automodulator.from_pretrained(...)`` also checks that the weights are an Automodulator."""
+        ``Automodulator.from_pretrained(...)`` also checks that the weights are an Automodulator. ``options`` are
+        :func:`genae.load`'s (``dtype``, ``revision``, ``token``, ``cache_dir``, ``local_files_only``,
+        ``force_download``)."""
         from genae.hub import from_pretrained
 
-        return from_pretrained(cls, name_or_path, device=device, revision=revision, token=token, cache_dir=cache_dir)
+        return from_pretrained(cls, name_or_path, device=device, **options)
 
     def push_to_hub(
         self,

@@ -366,3 +366,11 @@ def test_bundled_cycle_model_translates_to_edge_like_codes() -> None:
     # edge maps are mostly background (-1) with thin bright lines; garments are mostly bright blobs
     assert float((codes < 0).float().mean()) > 0.5
     assert set(model.prior.bank.unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_compact_default_and_paper_variant():
+    """``iae`` is the bundled networks' size; ``iae-paper`` the paper's MNIST widths (timm-style size names)."""
+    compact = genae.create("iae", device="meta")
+    paper = genae.create("flipped-iae-paper", device="meta")
+    assert list(compact.config.encoder_widths) == [256, 256] and list(paper.config.encoder_widths) == [2000, 2000]
+    assert sum(p.numel() for p in compact.parameters()) < 1_000_000 < sum(p.numel() for p in paper.parameters())

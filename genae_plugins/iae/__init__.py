@@ -31,6 +31,11 @@ PRETRAINED: dict[str, tuple[str, str]] = {
     "cycle-iae-fashion-edges-32": ("cycle-iae", "CycleIAE, Fashion-MNIST garments ↔ their edge maps (unpaired)"),
 }
 PRETRAINED_DATASET, PRETRAINED_RESOLUTION = "fashion-mnist", 32
+#: The defaults of ``iae`` and ``flipped-iae``: the bundled models' widths (0.9M parameters, minutes on a CPU);
+#: ``iae-paper`` and ``flipped-iae-paper`` keep the config's own (the paper's MNIST widths, 14.7M).
+COMPACT: dict[str, Any] = {"encoder_widths": [256, 256], "decoder_hidden": 256, "decoder_channels": [32, 16],
+                           "disc_channels": [32, 64], "disc_hidden": 256, "condition_hidden": 256,
+                           "code_disc_widths": [256, 256]}
 
 
 def _packaged(folder: str) -> bool:
@@ -42,7 +47,11 @@ def register(registry: Any) -> None:
     from genae.registry import ModelSpec, PretrainedSpec
 
     for name, (model, recipe, description) in ARCHITECTURES.items():
-        registry.add_model(ModelSpec(name, f"{_MODEL}:{model}", recipe=f"{_RECIPE}:{recipe}", description=description))
+        variants = [(name, {}, "")] if name == "cycle-iae" else [(name, COMPACT, "; compact widths"),
+                                                                 (f"{name}-paper", {}, "; the paper's widths")]
+        for variant, defaults, size in variants:
+            registry.add_model(ModelSpec(variant, f"{_MODEL}:{model}", defaults=dict(defaults),
+                                         recipe=f"{_RECIPE}:{recipe}", description=description + size))
     for folder, (architecture, description) in PRETRAINED.items():
         if _packaged(folder):
             registry.add_pretrained(PretrainedSpec(
