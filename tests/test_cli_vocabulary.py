@@ -152,11 +152,18 @@ def test_trainer_logs_to_tensorboard_through_its_writer(toy_name, tmp_path, monk
 
 def test_tensorboard_without_its_package_is_one_line(toy_name, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
-    with pytest.raises(ImportError, match="pip install tensorboard"):
+    with pytest.raises(ImportError, match=r"pip install .genae\[tensorboard\]."):
         _toy_run(toy_name, tmp_path, steps=2, tensorboard=True)
 
 
 def test_tensorboard_event_files_when_installed(toy_name, tmp_path):
     pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     _toy_run(toy_name, tmp_path, steps=4, tensorboard=True).fit()
-    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [e.step for e in events.Scalars("lr")] == [r["step"] for r in records] == [2, 4]
+    term = next(iter(records[-1]["losses"]))
+    assert events.Scalars(f"loss/{term}")[-1].value == pytest.approx(records[-1]["losses"][term], rel=1e-6)

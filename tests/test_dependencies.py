@@ -15,7 +15,8 @@ tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard libr
 
 REPO = Path(__file__).resolve().parents[1]
 #: distribution name -> import name, where they differ
-IMPORT_NAMES = {"pillow": "PIL", "huggingface-hub": "huggingface_hub", "scikit-learn": "sklearn"}
+IMPORT_NAMES = {"pillow": "PIL", "huggingface-hub": "huggingface_hub", "scikit-learn": "sklearn",
+                "tensorboard": "torch.utils.tensorboard"}
 #: distribution -> (the feature that needs it, the files allowed to import it or None for "throughout")
 FEATURES: dict[str, tuple[str, list[str] | None]] = {
     "torch": ("everything", None),
@@ -28,6 +29,8 @@ FEATURES: dict[str, tuple[str, list[str] | None]] = {
     "torchvision": ("AlexNet/VGG-16 definitions for LPIPS (bench lpips, ppl; inversion losses) and LIA's "
                     "perceptual loss", ["genae/metrics/perceptual.py", "genae_plugins/lia/perceptual.py"]),
     "timm": ("extra [timm]: the backbone of stylegan2's inversion encoder", ["genae_plugins/stylegan/encoder.py"]),
+    "tensorboard": ("extra [tensorboard]: `genae train --tensorboard` event files (through torch's SummaryWriter)",
+                    ["genae/training/trainer.py"]),
 }
 #: Development-only requirements: tests and linting, never imported by the package.
 DEV_ONLY = {"pytest", "pytest-timeout", "ruff", "scikit-learn", "torch-fidelity", "lpips", "scipy", "prdc", "mpmath"}

@@ -78,7 +78,7 @@ def open_dataset(name_or_path: str, resolution: int, channels: int) -> Any:
 @click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True)
 @progress_option
 @click.option("--tensorboard", is_flag=True,
-              help="Also log to TensorBoard event files in OUT/tensorboard (needs: pip install tensorboard).")
+              help="Also log to TensorBoard event files in OUT/tensorboard (needs: pip install 'genae[tensorboard]').")
 def train_command(
     name: str,
     data: str,

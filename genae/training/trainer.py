@@ -657,7 +657,7 @@ def _summary_writer_class() -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as error:
-        raise ImportError("tensorboard=True needs the tensorboard package: pip install tensorboard") from error
+        raise ImportError("tensorboard=True needs the tensorboard package: pip install 'genae[tensorboard]'") from error
     return SummaryWriter
 
 
