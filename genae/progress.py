@@ -17,7 +17,7 @@ class PlainProgress:
     def __init__(self, total: int | None, desc: str, unit: str, initial: int, stream: IO[str], every: int) -> None:
         self.total, self.desc, self.unit, self.n = total, desc, unit, initial
         self.stream, self.every, self.postfix = stream, every, ""
-        self._reported = self._mark()
+        self._reported, self._last_line_at = self._mark(), -1
 
     def _mark(self) -> int:
         if self.total:
@@ -29,6 +29,7 @@ class PlainProgress:
             f"{self.n:,} {self.unit}"
         self.stream.write(f"{self.desc}: {done}{f', {self.postfix}' if self.postfix else ''}\n")
         self.stream.flush()
+        self._last_line_at = self.n
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -41,8 +42,8 @@ class PlainProgress:
         self.postfix = text
 
     def close(self) -> None:
-        if self.total is None or self._reported < 10:
-            self._reported = 10
+        """The final line, unless the last one already said where the loop ended."""
+        if self._last_line_at != self.n:
             self._line()
 
     def __enter__(self) -> PlainProgress:

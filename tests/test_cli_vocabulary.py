@@ -37,7 +37,8 @@ def test_plain_lines_when_not_a_terminal_and_a_bar_on_one():
     unknown = io.StringIO()
     with progress_bar(None, desc="x", stream=unknown, every=3) as open_ended:
         open_ended.update(7)
-    assert unknown.getvalue().splitlines() == ["x: 7 it", "x: 7 it"]
+        open_ended.update(1)
+    assert unknown.getvalue().splitlines() == ["x: 7 it", "x: 8 it"]
     assert isinstance(progress_bar(5, desc="x", enabled=False), NoProgress)
 
     class Terminal(io.StringIO):
