@@ -92,7 +92,7 @@ def test_cli_interpolates_in_the_models_own_space(model, tmp_path) -> None:
     from genae.viz import make_grid
 
     out = tmp_path / "path.png"
-    assert main(["interpolate", NAME, "-n", "2", "--steps", "3", "--scale", "1", "--out", str(out)]) == 0
+    assert main(["interpolate", NAME, "-n", "2", "--frames", "3", "--scale", "1", "--out", str(out)]) == 0
     with torch.no_grad():
         x = _load_inputs(model, (), "fashion-mnist-mini", 2, 0)
         w = model.encode_w(x)
