@@ -92,7 +92,7 @@ def build(config_name: str, precision: str, device: str = "cpu", resolution: int
     from genae.training.recipe import Phase
 
     torch.manual_seed(0)
-    model = genae.create("automodulator", **{**CONFIGS[config_name], "resolution": resolution}).to(device)
+    model = genae.create("automodulator-paper", **{**CONFIGS[config_name], "resolution": resolution}).to(device)
     recipe = genae.registry.import_object(genae.registry.REGISTRY.model_spec("automodulator").recipe)(
         model, monitor_every=0
     )

@@ -149,7 +149,7 @@ def ddp_worker(out: Path, steps: int, device: str = "cuda") -> None:
 
     batch = BATCH["train"][64] * int(os.environ.get("WORLD_SIZE", "1"))
     torch.manual_seed(0)
-    model = genae.create("automodulator", resolution=64, channels_in=3, latent_dim=512, channels="large")
+    model = genae.create("automodulator-paper", resolution=64, channels_in=3, latent_dim=512, channels="large")
     recipe = import_object(REGISTRY.model_spec("automodulator").recipe)(
         model, monitor_every=0, images_per_phase=2 * batch, fade_images=batch, batch_sizes=batch)
     data = torch.utils.data.TensorDataset(torch.rand(4 * batch, 3, 64, 64) * 2 - 1)
