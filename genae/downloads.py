@@ -37,14 +37,15 @@ def is_offline() -> bool:
 
 
 def download(url: str, target: Path, progress: bool = True) -> None:
-    """Stream ``url`` to ``target`` via a ``.part`` file, with a tqdm bar; an interrupted download leaves nothing."""
-    from tqdm.auto import tqdm
+    """Stream ``url`` to ``target`` via a ``.part`` file, with progress; an interrupted download leaves nothing."""
+    from genae.progress import progress_bar
 
     part = target.with_name(target.name + ".part")
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:
+            with progress_bar(total, desc=target.name, unit="B", enabled=progress, every=100 << 20,
+                              unit_scale=True) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     out.write(chunk)
                     bar.update(len(chunk))

@@ -8,7 +8,10 @@ tenth of the work is done (one every ``every`` updates when the total is unknown
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, TypeVar
+
+T = TypeVar("T")
 
 
 class PlainProgress:
@@ -84,3 +87,14 @@ def progress_bar(total: int | None, *, desc: str, unit: str = "it", initial: int
         return tqdm(total=total, desc=desc, unit=unit, initial=initial, file=stream, dynamic_ncols=True,
                     **tqdm_options)
     return PlainProgress(total, desc, unit, initial, stream, every)
+
+
+def progress_iter(iterable: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it",
+                  enabled: bool = True, stream: IO[str] | None = None, **tqdm_options: Any) -> Iterator[T]:
+    """``iterable`` with :func:`progress_bar` advancing by one per item (``total`` from ``len`` when it has one)."""
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)  # type: ignore[arg-type]
+    with progress_bar(total, desc=desc, unit=unit, enabled=enabled, stream=stream, **tqdm_options) as bar:
+        for item in iterable:
+            yield item
+            bar.update(1)

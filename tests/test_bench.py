@@ -332,5 +332,5 @@ def test_every_metric_shows_progress_including_disentanglement(toy_folders, caps
               batch_size=8, progress=True)
     err = capsys.readouterr().err
     for text in ("factor classifier (trained once, then cached)", "disentanglement pairs",
-                 "precision/recall", "density/coverage", "disentanglement]", "mse]"):
+                 "precision/recall", "density/coverage", ", disentanglement", ", mse"):
         assert text in err, text

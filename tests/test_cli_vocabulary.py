@@ -15,11 +15,20 @@ from torch.utils.data import TensorDataset
 
 import genae
 from genae.cli import cli
-from genae.progress import NoProgress, PlainProgress, progress_bar
+from genae.progress import NoProgress, PlainProgress, progress_bar, progress_iter
 
 
 def invoke(*args):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_progress_iter_yields_every_item_and_reports_the_length():
+    stream = io.StringIO()
+    assert list(progress_iter(range(4), desc="models", unit="model", stream=stream)) == [0, 1, 2, 3]
+    assert stream.getvalue().splitlines()[-1] == "models: 4/4 model (100%)"
+    silent = io.StringIO()
+    assert list(progress_iter(iter("ab"), desc="x", enabled=False, stream=silent)) == ["a", "b"]
+    assert silent.getvalue() == ""
 
 
 def test_plain_lines_when_not_a_terminal_and_a_bar_on_one():

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from genae.bench.figures import FAILED, NOT_APPLICABLE, NotApplicable, figure, unavailable
 from genae.bench.provenance import cache_root, environment
 from genae.metrics.frechet import FID_RECOMMENDED_MIN
 from genae.metrics.perceptual import Crop
+from genae.progress import progress_bar, progress_iter
 
 #: Every metric the runner knows, in the order it computes and prints them.
 METRICS: dict[str, str] = {
@@ -125,11 +125,11 @@ class _RunContext:
         self._lpips: dict[str, Any] = {}
 
     def bar(self, iterable: Iterable[Any], desc: str, total: int | None = None) -> Iterable[Any]:
-        return tqdm(iterable, desc=desc, total=total, leave=False, disable=not self.s.progress, unit="batch")
+        return progress_iter(iterable, desc=desc, total=total, leave=False, enabled=self.s.progress, unit="batch")
 
     def counter(self, desc: str, total: int, unit: str = "item") -> Any:
         """A progress bar for code that reports counts through a ``progress(k)`` callback (``bar.update``)."""
-        return tqdm(desc=desc, total=total, leave=False, disable=not self.s.progress, unit=unit)
+        return progress_bar(total, desc=desc, leave=False, enabled=self.s.progress, unit=unit)
 
     def real(self, resolution: int, channels: int) -> tuple[Any, Tensor, np.ndarray]:
         """The dataset at this shape, the ``n`` evaluation images drawn from it (seeded) and their indices."""
@@ -679,9 +679,7 @@ def run_bench(
         on_start(meta)
     folders = output_folders(Path(out), names) if out is not None else [None] * len(names)
     records: list[dict[str, Any]] = []
-    outer = tqdm(names, desc="models", disable=not progress, unit="model")
-    for name, folder in zip(outer, folders):
-        outer.set_postfix_str(name)
+    for name, folder in zip(progress_iter(names, desc="models", enabled=progress, unit="model"), folders):
         record = {"model": name, "status": "running", "error": None, "figures": [], "images": {}}
         records.append(record)
         try:
@@ -706,12 +704,13 @@ def _bench_one(ctx: _RunContext, name: str, metrics: list[str], record: dict[str
                       style_based=model.is_style_based, prior="spherical" if model.prior.is_spherical else "flat")
         run = _ModelRun(ctx, model)
         record["metric_seconds"] = {}
-        bar = tqdm(metrics, desc=name, leave=False, disable=not ctx.s.progress, unit="metric")
-        for metric in bar:
-            bar.set_postfix_str(metric)
-            began = time.time()
-            record["figures"].extend(run.run(metric))
-            record["metric_seconds"][metric] = round(time.time() - began, 2)
+        with progress_bar(len(metrics), desc=name, leave=False, enabled=ctx.s.progress, unit="metric") as bar:
+            for metric in metrics:
+                bar.set_postfix_str(metric)
+                began = time.time()
+                record["figures"].extend(run.run(metric))
+                record["metric_seconds"][metric] = round(time.time() - began, 2)
+                bar.update(1)
         if folder is not None:
             record["images"] = run.grids(folder)
         record["status"] = "ok"
