@@ -107,7 +107,15 @@ class SelfInterruptingRecipe(ToyRecipe):
         return super().train_step(images, ctx)
 
 
-def test_ctrl_c_checkpoints_the_step_and_the_resume_is_exact(tmp_path):
+@pytest.fixture
+def terminal_sigint():
+    """Python's own SIGINT handler, as under a terminal, whatever disposition the test run inherited."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_checkpoints_the_step_and_the_resume_is_exact(tmp_path, terminal_sigint):
     straight = toy_trainer(tmp_path / "a", steps=8)
     straight.fit()
     interrupted = toy_trainer(tmp_path / "b", steps=8, recipe_class=SelfInterruptingRecipe)
@@ -126,8 +134,11 @@ def test_ctrl_c_checkpoints_the_step_and_the_resume_is_exact(tmp_path):
         assert torch.equal(value, resumed.ema.shadow["decoder"][key]), key
 
 
+# A job started in the background by a non-interactive shell (as CI may start the suite) inherits SIGINT
+# ignored, and genae rightly leaves an ignored SIGINT alone; the child restores what a terminal gives it.
 INTERRUPTED_TRAINING = textwrap.dedent("""
-    import sys
+    import signal, sys
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from genae.cli import main
     from genae.testing.toy_recipe import register_toy
     sys.exit(main(["train", register_toy(), "--data", "fashion-mnist-mini", "--resolution", "8", "--set", "width=4",
