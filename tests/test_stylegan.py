@@ -249,32 +249,17 @@ def test_public_generators_are_listed_and_explain_themselves_offline(tmp_path, m
 
 
 @needs_fixture
-def test_public_generator_downloads_converts_and_caches(tmp_path, monkeypatch):
+def test_public_generator_downloads_converts_and_caches(tmp_path, monkeypatch, file_server):
     """Through a local file server standing in for a mirror of rosinality-format files."""
-    import functools
-    import http.server
     import shutil
-    import threading
 
     from genae_plugins.stylegan import PublicGenerator
     from genae_plugins.stylegan.official import fetch_public
 
-    served = tmp_path / "served"
-    served.mkdir()
     entry = PublicGenerator("stylegan2-fixture-32", "narrow32_g.pkl", "random-init", 32)
-    shutil.copy(CHECKPOINT, served / entry.converted_file)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        folder = fetch_public(entry, cache_dir=tmp_path / "cache", base_url=url, offline=False, progress=False)
-    finally:
-        server.shutdown()
+    shutil.copy(CHECKPOINT, file_server.folder / entry.converted_file)
+    folder = fetch_public(entry, cache_dir=tmp_path / "cache", base_url=file_server.url, offline=False,
+                          progress=False)
     model = genae.load(folder)
     assert model.card["name"] == "stylegan2-fixture-32" and model.resolution == 32
     assert fetch_public(entry, cache_dir=tmp_path / "cache", offline=True) == folder  # cached: no server needed

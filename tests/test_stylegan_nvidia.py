@@ -293,32 +293,17 @@ def test_published_generators_are_registered_and_explain_themselves_offline(tmp_
 
 
 @needs_fixture
-def test_published_generator_downloads_converts_and_caches(tmp_path):
+def test_published_generator_downloads_converts_and_caches(tmp_path, file_server):
     """Through a file server on 127.0.0.1 standing in for NVIDIA's CDN."""
-    import functools
-    import http.server
     import shutil
-    import threading
 
     from genae_plugins.stylegan import AdaGenerator
     from genae_plugins.stylegan.official import fetch_ada
 
-    served = tmp_path / "served"
-    served.mkdir()
+    served = file_server.folder
     entry = AdaGenerator("stylegan2-ada-fixture-16", "ada_cond16.pkl", "random-init", 16, conditional=True)
     shutil.copy(FIXTURE / entry.file, served / entry.file)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        folder = fetch_ada(entry, cache_dir=tmp_path / "cache", base_url=url, offline=False, progress=False)
-    finally:
-        server.shutdown()
+    folder = fetch_ada(entry, cache_dir=tmp_path / "cache", base_url=file_server.url, offline=False, progress=False)
     model = genae.load(folder)
     assert model.card["name"] == "stylegan2-ada-fixture-16" and model.config.c_dim == 10
     assert model.card["source_sha256"] == hashlib.sha256((served / entry.file).read_bytes()).hexdigest()
