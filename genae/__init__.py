@@ -10,13 +10,17 @@ from typing import TYPE_CHECKING, Any
 from genae._version import __version__
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs (never imported at run time)
+    from genae.editing import directions, edit
     from genae.factory import create, list_models, list_pretrained, load, register_model
     from genae.inversion import invert
 
-__all__ = ["__version__", "create", "invert", "list_models", "list_pretrained", "load", "register_model"]
+__all__ = ["__version__", "create", "directions", "edit", "invert", "list_models", "list_pretrained", "load",
+           "register_model"]
 
 _LAZY = {
     "create": "genae.factory",
+    "directions": "genae.editing",
+    "edit": "genae.editing",
     "invert": "genae.inversion",
     "load": "genae.factory",
     "list_models": "genae.factory",

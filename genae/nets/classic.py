@@ -92,6 +92,11 @@ class ProgressiveClassicDecoder(Decoder):
     def resolution(self) -> int:
         return 4 * 2 ** (self.num_blocks - 1)
 
+    def style_affine_weights(self) -> list[list[Tensor]]:
+        """The one linear map the latent enters through (the 4×4 projection), as a single slot: SeFa's input."""
+        project = self.blocks[0].project
+        return [[project.weight * project.scale]]
+
     def forward(self, z: Tensor, phase: int | None = None, alpha: float = 1.0) -> Tensor:
         """Decode at ``4·2^phase`` px (``None``: full resolution); ``alpha < 1`` fades block ``phase`` in."""
         if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:

@@ -197,6 +197,10 @@ class ProgressiveStyleDecoder(_Progressive, StyleDecoder):
     def num_styles(self) -> int:
         return len(self.blocks)
 
+    def style_affine_weights(self) -> list[list[Tensor]]:
+        """Per slot, the AdaIN affine matrices ``(2C, latent_dim)`` that read its style (SeFa's input)."""
+        return [[conv.adain.affine.weight for conv in block.convs] for block in self.blocks]
+
     def active_styles(self, phase: int | None = None) -> int:
         """How many style slots decoding at ``phase`` uses (slots beyond are ignored)."""
         p = self._phase(phase)

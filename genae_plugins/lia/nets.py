@@ -95,6 +95,18 @@ class FlowStyleDecoder(StyleDecoder):
     def style_ranges(self) -> dict[str, tuple[int, int]]:
         return self.synthesis.style_ranges
 
+    def style_affine_weights(self) -> list[list[Tensor]]:
+        """The synthesis' AdaIN affines: they read ``w``, so LIA's style codes are ``w`` (see :meth:`style_codes`)."""
+        return self.synthesis.style_affine_weights()
+
+    def style_codes(self, z: Tensor) -> Tensor:
+        """``w = φ⁻¹(z)``: what the style affines read (editing moves codes here)."""
+        return self.flow.inverse(z)
+
+    def forward_style_codes(self, codes: Sequence[Tensor]) -> Tensor:
+        """Decode per-slot ``w`` (:meth:`forward_styles` after its flow inversion; raw output)."""
+        return self.forward_w(codes)
+
     def forward_w(self, ws: Sequence[Tensor], phase: int | None = None, alpha: float = 1.0,
                   noise_generator: torch.Generator | None = None) -> Tensor:
         """The generator ``g`` on per-slot ``w`` (raw output, not clamped)."""

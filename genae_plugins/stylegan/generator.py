@@ -340,6 +340,18 @@ class StyleGAN2Synthesis(StyleDecoder):
         """``(H, W)`` of each noise input, in layer order (4, 8, 8, 16, 16, …)."""
         return [(4 * 2 ** ((i + 1) // 2), 4 * 2 ** ((i + 1) // 2)) for i in range(self.num_styles - 1)]
 
+    def style_affine_weights(self) -> list[list[Tensor]]:
+        """Per slot, the effective modulation matrices ``(in_channels, D)`` of its convs (SeFa's input).
+
+        ToRGB modulations are left out, as SeFa's StyleGAN2 code does: they recolour rather than reshape.
+        """
+        slots: list[list[Tensor]] = [[] for _ in range(self.num_styles)]
+        convs = [(0, self.conv1)] + [(index + 1, conv) for index, conv in enumerate(self.convs)]
+        for slot, conv in convs:
+            modulation = conv.conv.modulation
+            slots[slot].append(modulation.weight * modulation.scale)
+        return slots
+
     def _noise(self, noise: Sequence[Tensor] | None, like: Tensor, mode: str | None) -> list[Tensor | None]:
         shapes = self.noise_shapes
         if mode is not None and (mode not in NOISE_MODES or noise is not None):
