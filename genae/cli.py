@@ -21,6 +21,7 @@ LAZY_COMMANDS = {
     "invert": "genae.inversion_cli:invert_command",
     "translate": "genae.operations_cli:translate_command",
     "classify": "genae.operations_cli:classify_command",
+    "edit": "genae.editing_cli:edit_command",
 }
 
 #: One-line help of the lazy commands, so `genae --help` lists them without importing them (and torch).
@@ -30,6 +31,7 @@ SHORT_HELP = {
     "invert": "Invert images into a style-based model by optimisation.",
     "translate": "Translate images to a CycleIAE's other domain, several noise draws each.",
     "classify": "Assign images (files or folders) to an IAE's classes or clusters; CSV out.",
+    "edit": "Edit images along SeFa, GANSpace or supervised latent directions.",
 }
 
 

@@ -52,6 +52,44 @@ def save_image_grid(images: Tensor, path: str | Path, nrow: int = 8, scale: int 
     return path
 
 
+def save_labelled_grid(images: Tensor, path: str | Path, column_labels: Sequence[str],
+                       row_labels: Sequence[str] | None = None, scale: int = 1, padding: int = 2,
+                       title: str = "") -> Path:
+    """Write a PNG of ``images`` ``(R, C, ch, H, W)`` as R rows × C columns, a text label above each column
+    (and left of each row when given) under an optional title line, atomically (Pillow's built-in font)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if images.dim() != 5:
+        raise ValueError(f"images: expected (rows, columns, C, H, W), got shape {tuple(images.shape)}")
+    rows, cols, _, height, width = images.shape
+    if len(column_labels) != cols or (row_labels is not None and len(row_labels) != rows):
+        raise ValueError(f"labels: expected {cols} column labels and {rows} row labels (or none), got "
+                         f"{len(column_labels)} and {len(row_labels) if row_labels is not None else 'none'}")
+    grid = make_grid(images.flatten(0, 1), nrow=cols, padding=padding).repeat(scale, axis=0).repeat(scale, axis=1)
+    tile = Image.fromarray(grid).convert("RGB") if grid.shape[-1] == 3 else Image.fromarray(grid[..., 0]).convert("RGB")
+    font = ImageFont.load_default(size=max(10, min(16, 4 * scale + 4)))
+    draw = ImageDraw.Draw(tile)
+    line = int(draw.textbbox((0, 0), "Ag", font=font)[3]) + 6
+    left = max((int(draw.textlength(label, font=font)) for label in row_labels), default=0) + 8 if row_labels else 0
+    top = 2 * line if title else line
+    canvas = Image.new("RGB", (max(tile.width + left, int(draw.textlength(title, font=font)) + 8), tile.height + top),
+                       "white")
+    canvas.paste(tile, (left, top))
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((4, line // 2), title, fill="black", font=font, anchor="lm")
+    for index, label in enumerate(column_labels):
+        centre = left + (padding + index * (width + padding)) * scale + width * scale // 2
+        draw.text((centre, top - line // 2), label, fill="black", font=font, anchor="mm")
+    for index, label in enumerate(row_labels or []):
+        middle = top + (padding + index * (height + padding)) * scale + height * scale // 2
+        draw.text((left - 4, middle), label, fill="black", font=font, anchor="rm")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")
+    return path
+
+
 @torch.no_grad()
 def style_mixing_matrix(
     model: GenerativeAutoencoder, rows: Tensor, cols: Tensor, rows_range: StyleRange

@@ -50,6 +50,7 @@ METRICS: dict[str, str] = {
     "cluster-error": "majority-label error of the code's clusters (categorical argmax, else k-means with K stated)",
     "semisup-error": "class error from 100 seeded balanced labels: the model's own prediction or a probe on codes",
     "speed": "encode and decode images/s and peak memory on the chosen device",
+    "edit": "Fashion-MNIST: trouser->dress edit rate by the shipped classifier; classifier change of SeFa/GANSpace",
 }
 #: What a plain ``genae bench`` computes: a useful table in minutes on a CPU; the rest by name or ``all``.
 QUICK_METRICS = ("fid", "kid", "precision", "recall", "mse", "psnr", "ssim")
@@ -500,6 +501,26 @@ class _ModelRun:
             figure("speed", "decode_peak_mb", "decode peak MB", result["decode_peak_memory_mb"], n=result["n"],
                    headline=False, **memory),
         ]
+
+    def edit(self) -> list[dict[str, Any]]:
+        from genae.metrics.editing import HEADLINE_STRENGTH, edit_benchmark
+
+        if "fashion-mnist" not in str(self.s.data):
+            raise NotApplicable("the edit metric judges edits with the shipped Fashion-MNIST classifier")
+        result = edit_benchmark(self.model, self.real, self._class_labels(), self.s.data, seed=self.s.seed,
+                                device=self.s.device, weights_dir=self.s.weights_dir)
+        rates = {row["strength"]: row for row in result.pop("rates")}
+        changes = result.pop("change")
+        source, target = result["direction"].split("->")
+        out = [figure("edit", f"edit_rate_{s:g}", f"{source}->{target} rate @{s:g}", row["target_rate"],
+                      n=result["source_images"], headline=s in (0.0, HEADLINE_STRENGTH),
+                      movement=row["movement"], **result) for s, row in rates.items()]
+        for method, v in changes.items():
+            label = f"{method} classifier change"
+            out.append(figure("edit", f"{method}_change", label, sum(v) / len(v), n=self.n, per_direction=v,
+                              strength=result["change_strength"]) if isinstance(v, list) else
+                       {**unavailable("edit", NOT_APPLICABLE, v), "name": f"{method}_change", "label": label})
+        return out
 
     # -- helpers ------------------------------------------------------------------------------------
     def _shape(self) -> tuple[int, int]:

@@ -3,6 +3,7 @@ they came from; saved as a safetensors file (the vectors) plus a JSON file besid
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -108,13 +109,12 @@ class Directions:
         from safetensors.torch import save_file
 
         from genae.io import atomic_path, write_text_atomic
-        from genae.metrics._files import sha256_file
 
         path = _tensor_path(path)
         tensors = {"vectors": self.vectors, "scales": self.scales, "values": self.values}
         with atomic_path(path) as tmp:
             save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": FORMAT})
-        record = {**self.describe(), "tensors": path.name, "tensors_sha256": sha256_file(path)}
+        record = {**self.describe(), "tensors": path.name, "tensors_sha256": _sha256(path)}
         write_text_atomic(path.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
         return path
 
@@ -122,8 +122,6 @@ class Directions:
     def load(cls, path: str | Path) -> Directions:
         """Read what :meth:`save` wrote (give either file of the pair)."""
         from safetensors.torch import load_file
-
-        from genae.metrics._files import sha256_file
 
         path = _tensor_path(path)
         described = path.with_suffix(".json")
@@ -137,7 +135,7 @@ class Directions:
             raise ValueError(f"directions: {described} is not JSON ({error})") from error
         if not isinstance(record, dict) or record.get("format") != FORMAT:
             raise ValueError(f"directions: {described} is not a {FORMAT} file")
-        if record.get("tensors_sha256") != sha256_file(path):
+        if record.get("tensors_sha256") != _sha256(path):
             raise ValueError(f"directions: {path} does not match {described} (SHA-256 differs); save them again")
         tensors = load_file(str(path))
         return cls(tensors["vectors"], record["names"], tensors["scales"], tensors["values"],
@@ -152,6 +150,11 @@ def _tensor_path(path: str | Path) -> Path:
     if path.suffix != ".safetensors":
         raise ValueError(f"path: expected a .safetensors (or its .json) file name, got {str(path)!r}")
     return path
+
+
+def _sha256(path: Path) -> str:
+    """Hash of the file as it is now (not cached: the pair check must see a rewritten file)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _shape(value: Any) -> Any:

@@ -102,7 +102,8 @@ def edit_benchmark(model: Any, images: Tensor, labels: Tensor, data: str, *, pai
                    change_strength: float = 3.0, seed: int = 0, device: torch.device | str = "cpu",
                    weights_dir: str | Path | None = None) -> dict[str, Any]:
     """Supervised ``pair`` edit rates on the test ``images`` of ``pair[0]``, and the classifier change of the top
-    ``k`` SeFa (and GANSpace, fitted on ``data``) directions on all ``images``."""
+    ``k`` SeFa (and GANSpace, fitted on ``data``) directions on all ``images`` (``change[method]`` is a list per
+    direction, or the reason it could not be measured)."""
     from genae.editing import directions
 
     source = images[torch.as_tensor(labels) == pair[0]]
@@ -116,6 +117,9 @@ def edit_benchmark(model: Any, images: Tensor, labels: Tensor, data: str, *, pai
                               "fit": supervised.provenance["settings"], "movement_measure": measure_name,
                               "rates": rows, "change_strength": change_strength, "change": {}}
     for method, options in (("sefa", {}), ("ganspace", {"data": data})):
+        if method == "sefa" and not hasattr(model.decoder, "style_affine_weights"):
+            result["change"][method] = f"{type(model.decoder).__name__} does not expose its style affine weights"
+            continue
         found = directions(model, method, k=k, seed=seed, **options)
         result["change"][method] = [classifier_change(model, images, d, change_strength, classifier) for d in found]
     return result

@@ -54,6 +54,10 @@ class ToyStyleDecoder(StyleDecoder):
     def num_styles(self) -> int:
         return self.blocks
 
+    def style_affine_weights(self) -> list[list[Tensor]]:
+        """Per slot, the linear map reading its style (what SeFa factorises)."""
+        return [[affine.weight] for affine in self.styles]
+
     def forward_styles(self, styles: Sequence[Tensor]) -> Tensor:
         if len(styles) != self.blocks:
             raise ValueError(f"styles: expected {self.blocks} latents, got {len(styles)}")
