@@ -23,8 +23,8 @@ from genae.editing.methods import METHODS
               "START:STOP [default: all].")
 @click.option("--labels", default="1,3", show_default=True,
               help="supervised: SOURCE,TARGET class ids (Fashion-MNIST 1,3: trouser -> dress).")
-@click.option("--fit-data", default=None, help="Labelled data (train split) for supervised [default: fashion-mnist] "
-              "and ganspace [default: mapped prior draws where the model has a mapping].")
+@click.option("--fit-data", default=None, help="Data (train split) to fit on: labelled for supervised [default: "
+              "fashion-mnist]; ganspace's PCA and sefa's scales [default: prior draws, where the model has a mapping].")
 @click.option("--fit-n", default=None, type=int, help="Codes to fit on (per class for supervised).")
 @click.option("--directions", "directions_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Reuse saved directions (.safetensors or .json) instead of finding new ones.")
@@ -58,7 +58,7 @@ def edit_command(model_name: str, images: tuple[str, ...], method: str, index: i
                     raise click.BadParameter(f"--labels: expected SOURCE,TARGET, got {labels!r}")
                 options.update(data=fit_data or "fashion-mnist", labels=tuple(pair))
                 del options["k"]
-            elif method == "ganspace":
+            else:
                 options["data"] = fit_data
             found = directions(model, method, **options)
         chosen = found[index]

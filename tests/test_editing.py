@@ -130,6 +130,13 @@ def test_slots_move_only_the_chosen_slots(models, images) -> None:
     assert torch.equal(edited[:, 0], m.decoder.forward_styles(styles).clamp(-1, 1))
 
 
+def test_sefa_scales_come_from_data_when_given(models) -> None:
+    m = models["lia-fashion-mnist-32"]
+    prior, data = (genae.directions(m, method="sefa", k=2, **o) for o in ({}, {"data": "fashion-mnist-mini", "n": 200}))
+    assert torch.equal(prior.vectors, data.vectors) and not torch.equal(prior.scales, data.scales)
+    assert "encoded images" in data.provenance["settings"]["scale_from"]
+
+
 def test_ganspace_needs_data_on_an_isotropic_prior(models) -> None:
     m = models["automodulator-fashion-mnist-32"]
     with pytest.raises(ValueError, match="data"):
@@ -174,7 +181,7 @@ def test_directions_round_trip_and_torn_pairs_are_refused(models, tmp_path) -> N
     ({"method": "pca"}, "method: expected one of"),
     ({"method": "sefa", "k": 0}, "k: expected an int"),
     ({"method": "sefa", "slots": "middle"}, "unknown style range"),
-    ({"method": "sefa", "data": "fashion-mnist"}, "takes no data"),
+    ({"method": "sefa", "labels": (1, 3)}, "only method='supervised'"),
     ({"method": "supervised", "data": "fashion-mnist", "labels": (1, 1)}, "two different class ids"),
     ({"method": "supervised", "labels": (1, 3)}, "needs labelled images"),
 ])

@@ -509,16 +509,15 @@ class _ModelRun:
             raise NotApplicable("the edit metric judges edits with the shipped Fashion-MNIST classifier")
         result = edit_benchmark(self.model, self.real, self._class_labels(), self.s.data, seed=self.s.seed,
                                 device=self.s.device, weights_dir=self.s.weights_dir)
-        rates = {row["strength"]: row for row in result.pop("rates")}
-        changes = result.pop("change")
-        source, target = result["direction"].split("->")
-        out = [figure("edit", f"edit_rate_{s:g}", f"{source}->{target} rate @{s:g}", row["target_rate"],
-                      n=result["source_images"], headline=s in (0.0, HEADLINE_STRENGTH),
-                      movement=row["movement"], **result) for s, row in rates.items()]
+        rates, changes = result.pop("rates"), result.pop("change")
+        out = [figure("edit", f"edit_rate_{row['strength']:g}", f"{result['direction']} rate @{row['strength']:g}",
+                      row["target_rate"], n=result["source_images"],
+                      headline=row["strength"] in (0.0, HEADLINE_STRENGTH), movement=row["movement"], **result)
+               for row in rates]
         for method, v in changes.items():
             label = f"{method} classifier change"
-            out.append(figure("edit", f"{method}_change", label, sum(v) / len(v), n=self.n, per_direction=v,
-                              strength=result["change_strength"]) if isinstance(v, list) else
+            out.append(figure("edit", f"{method}_change", label, sum(v) / len(v), n=result["change_images"],
+                              per_direction=v, strength=result["change_strength"]) if isinstance(v, list) else
                        {**unavailable("edit", NOT_APPLICABLE, v), "name": f"{method}_change", "label": label})
         return out
 

@@ -9,8 +9,11 @@
   regression, L-BFGS in float64) between the codes of two labelled classes, pointing from ``labels[0]`` to
   ``labels[1]``; ``condition=`` projects another direction (or another class pair's boundary) out of it.
 
-Every direction carries a ``scale``: the standard deviation, along it, of the codes the method saw (prior
-draws for SeFa), so ``strength=3`` in :func:`genae.edit` means three standard deviations on every model.
+Every direction carries a ``scale``: the standard deviation, along it, of the codes the method saw, so
+``strength=3`` in :func:`genae.edit` means three standard deviations on every model. SeFa needs no data for
+its directions; its scales come from prior draws, or from encoded images when ``data=`` is given. Give data
+when editing real images of a model whose encoder's codes are spread unlike its prior's (the bundled LIA's
+encoded ``w`` spread a third as wide as its prior draws along SeFa's top direction, which then overshoots).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def directions(
     ``slots``: the slots the directions act on and (SeFa) whose affines are factorised: a named range
     (``"coarse"``, ``"intermediate"``, ``"fine"``, ``"all"``), ``(start, stop)`` or ``range``; ``None`` = all.
     ``k``: how many directions (SeFa, GANSpace). ``data``: a dataset name or folder (class sub-folders give
-    labels; the train split is used) or ``(images, labels)`` tensors. ``labels``: ``(source, target)`` classes
+    labels; the train split is used) or ``(images, labels)`` tensors; for SeFa it only sets the scales. ``labels``: ``(source, target)`` classes
     for ``"supervised"``. ``n``: codes used (per class for supervised). ``seed``: which images/draws.
     """
     if method not in METHODS:
@@ -78,13 +81,16 @@ def directions(
                 raise ValueError(f"{name}: only method='supervised' takes it, got {value!r}")
     settings: dict[str, Any] = {"slots": list(slot_range), "seed": seed}
     if method == "sefa":
-        if data is not None:
-            raise ValueError("data: SeFa is closed-form and takes no data (use method='ganspace' or 'supervised')")
-        vectors, values, scales = _sefa(space, slot_range, k, n or PRIOR_SAMPLES, seed)
+        vectors, values = _sefa(space, slot_range, k)
+        codes, source = _codes_of(space, data, n, seed)
+        scales = _spread(codes, vectors)
         names = names_for("sefa", k)
-        settings.update(k=k, scale_from=f"{n or PRIOR_SAMPLES} prior draws")
+        settings.update(k=k, scale_from=source)
     elif method == "ganspace":
-        codes, source = _ganspace_codes(space, data, n, seed)
+        if data is None and space.name != "w":
+            raise ValueError(f"data: GANSpace on {model.architecture or 'this model'} needs data= (encoded "
+                             "training images): its prior is isotropic, so PCA of prior draws finds no real axes")
+        codes, source = _codes_of(space, data, n, seed)
         vectors, values, scales = _pca(codes, k)
         names = names_for("pc", k)
         settings.update(k=k, codes=source)
@@ -97,12 +103,11 @@ def directions(
 
 
 # -- SeFa ---------------------------------------------------------------------------------------------------
-def _sefa(space: EditSpace, slots: tuple[int, int], k: int, n: int, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+def _sefa(space: EditSpace, slots: tuple[int, int], k: int) -> tuple[Tensor, Tensor]:
     weights = space.affine_weights(slots)
     eigenvalues, eigenvectors = torch.linalg.eigh(weights.T @ weights)
     order = eigenvalues.argsort(descending=True)[:k]
-    vectors = unit_rows(eigenvectors[:, order].T)
-    return vectors, eigenvalues[order], _spread(space.sample_codes(n, seed), vectors)
+    return unit_rows(eigenvectors[:, order].T), eigenvalues[order]
 
 
 def _spread(codes: Tensor, vectors: Tensor) -> Tensor:
@@ -110,14 +115,12 @@ def _spread(codes: Tensor, vectors: Tensor) -> Tensor:
     return (codes.double() @ vectors.double().T).std(dim=0)
 
 
-# -- GANSpace -----------------------------------------------------------------------------------------------
-def _ganspace_codes(space: EditSpace, data: DataSpec, n: int | None, seed: int) -> tuple[Tensor, str]:
+# -- GANSpace (and the codes behind every scale) ----------------------------------------------------------
+def _codes_of(space: EditSpace, data: DataSpec, n: int | None, seed: int) -> tuple[Tensor, str]:
+    """Codes of ``n`` seeded prior draws (``data=None``) or of ``n`` seeded encoded training images."""
     if data is None:
-        if space.name != "w":
-            raise ValueError(f"data: GANSpace on {space.model.architecture or 'this model'} needs data= (encoded "
-                             "training images): its prior is isotropic, so PCA of prior draws finds no real axes")
         count = n or PRIOR_SAMPLES
-        return space.sample_codes(count, seed), f"{count} mapped prior draws"
+        return space.sample_codes(count, seed), f"{count} {'mapped ' if space.name == 'w' else ''}prior draws"
     images, _, description, _ = _load_data(space, data, seed)
     count = min(n or DATA_IMAGES, len(images))
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]

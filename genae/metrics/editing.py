@@ -99,11 +99,12 @@ def classifier_change(model: Any, images: Tensor, direction: Any, strength: floa
 
 def edit_benchmark(model: Any, images: Tensor, labels: Tensor, data: str, *, pair: tuple[int, int] = DEFAULT_LABELS,
                    strengths: Sequence[float] = DEFAULT_STRENGTHS, fit_per_class: int = 1000, k: int = 5,
-                   change_strength: float = 3.0, seed: int = 0, device: torch.device | str = "cpu",
+                   change_strength: float = 3.0, change_images: int = 1000, seed: int = 0,
+                   device: torch.device | str = "cpu",
                    weights_dir: str | Path | None = None) -> dict[str, Any]:
     """Supervised ``pair`` edit rates on the test ``images`` of ``pair[0]``, and the classifier change of the top
-    ``k`` SeFa (and GANSpace, fitted on ``data``) directions on all ``images`` (``change[method]`` is a list per
-    direction, or the reason it could not be measured)."""
+    ``k`` SeFa and GANSpace directions (scales from, and GANSpace fitted on, encoded ``data``) on the first
+    ``change_images`` of ``images`` (``change[method]``: a list per direction, or why it could not be measured)."""
     from genae.editing import directions
 
     source = images[torch.as_tensor(labels) == pair[0]]
@@ -115,11 +116,13 @@ def edit_benchmark(model: Any, images: Tensor, labels: Tensor, data: str, *, pai
     rows = class_edit_rates(model, source, supervised[0], pair[1], strengths, classifier, measure)
     result: dict[str, Any] = {"pair": list(pair), "direction": supervised.names[0], "source_images": len(source),
                               "fit": supervised.provenance["settings"], "movement_measure": measure_name,
-                              "rates": rows, "change_strength": change_strength, "change": {}}
-    for method, options in (("sefa", {}), ("ganspace", {"data": data})):
+                              "rates": rows, "change_strength": change_strength,
+                              "change_images": min(change_images, len(images)), "change": {}}
+    for method in ("sefa", "ganspace"):
         if method == "sefa" and not hasattr(model.decoder, "style_affine_weights"):
             result["change"][method] = f"{type(model.decoder).__name__} does not expose its style affine weights"
             continue
-        found = directions(model, method, k=k, seed=seed, **options)
-        result["change"][method] = [classifier_change(model, images, d, change_strength, classifier) for d in found]
+        found = directions(model, method, k=k, seed=seed, data=data)
+        result["change"][method] = [classifier_change(model, images[:change_images], d, change_strength, classifier)
+                                     for d in found]
     return result
