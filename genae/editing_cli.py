@@ -65,7 +65,9 @@ def edit_command(model_name: str, images: tuple[str, ...], method: str, index: i
         inversion = {"steps": steps, "generator": torch.Generator().manual_seed(seed)} if invert else False
         edited = edit(model, x, chosen, values, invert=inversion)
     except (ValueError, TypeError, IndexError, KeyError, FileNotFoundError) as error:
-        raise click.ClickException(str(error).strip("'\"")) from error
+        message = str(error).strip("'\"")
+        hint = " (from the command line: --fit-data)" if message.startswith("data:") else ""
+        raise click.ClickException(message + hint) from error
     beside = out.with_name(out.stem + ".directions.safetensors")
     if not directions_file or Path(directions_file).resolve() not in (beside.resolve(), beside.with_suffix(".json").resolve()):
         found.save(beside)

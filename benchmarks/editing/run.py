@@ -49,7 +49,8 @@ def table(args: argparse.Namespace) -> None:
     classifier = FashionClassifier()
     measure_name, measure = movement_measure(classifier=classifier)
     chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:CHANGE_IMAGES]
-    rows: dict[str, Any] = {}
+    path = RESULTS / "editing-fashion-mnist.json"
+    rows: dict[str, Any] = json.loads(path.read_text())["rows"] if path.is_file() else {}  # re-run rows replace
     for name in args.models:
         model = genae.load(name)
         started = time.time()
@@ -62,16 +63,18 @@ def table(args: argparse.Namespace) -> None:
                                         "rates": rates}
             print(name, d.names[0], [(r["strength"], round(r["target_rate"], 3)) for r in rates], flush=True)
         for method in ("sefa", "ganspace"):
+            if method == "sefa" and not hasattr(model.decoder, "style_affine_weights"):
+                continue
             found = genae.directions(model, method=method, k=5, data="fashion-mnist")
             row["change"][method] = [round(classifier_change(model, images[chosen], d, 3.0, classifier), 4)
                                      for d in found]
             print(name, method, row["change"][method], flush=True)
-        row["seconds"] = round(time.time() - started, 1)
+        row.update(seconds=round(time.time() - started, 1), machine=machine(),
+                   command="python " + " ".join(shlex.quote(a) for a in sys.argv))
         rows[name] = row
     record = {"rows": rows, "strengths": STRENGTHS, "movement": measure_name, "test_set": dataset.description,
-              "change_images": CHANGE_IMAGES, "change_strength": 3.0,
-              "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "machine": machine()}
-    write_text_atomic(RESULTS / "editing-fashion-mnist.json", json.dumps(record, indent=2) + "\n")
+              "change_images": CHANGE_IMAGES, "change_strength": 3.0}
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
     write_text_atomic(RESULTS / "editing-fashion-mnist.md", markdown(record))
     print(f"wrote {RESULTS / 'editing-fashion-mnist.md'}")
 
@@ -112,11 +115,13 @@ def markdown(record: dict[str, Any]) -> str:
         for method, values in row["change"].items():
             lines.append(f"| {name} | {method} | {sum(values) / len(values):.3f} | "
                          f"{', '.join(f'{v:.3f}' for v in values)} |")
-    m = record["machine"]
-    lines += ["", f"Test set: {record['test_set']}.", "",
-              f"Command: `{record['command']}` — commit `{m['git_commit']}`, {m['cpu']} ({m['cores']} cores), "
-              f"torch {m['torch']}, {m['torch_threads']} thread(s), load {m['load_average_1_5_15']}.", ""]
-    return "\n".join(lines)
+    lines += ["", f"Test set: {record['test_set']}.", "", "Commands, commits and machines (one per model):", ""]
+    for name, row in record["rows"].items():
+        m = row["machine"]
+        lines.append(f"- {name}: `{row['command']}` — commit `{m['git_commit']}`, {m['cpu']} ({m['cores']} cores), "
+                     f"torch {m['torch']}, {m['torch_threads']} thread(s), load {m['load_average_1_5_15']}, "
+                     f"{row['seconds']} s")
+    return "\n".join(lines) + "\n"
 
 
 def grids(args: argparse.Namespace) -> None:
@@ -136,7 +141,8 @@ def grids(args: argparse.Namespace) -> None:
     for short in ("automodulator", "lia", "vae"):
         model = genae.load(f"{short}-fashion-mnist-32")
         d = genae.directions(model, method="sefa", k=3, data="fashion-mnist")
-        save(model, f"{short}-sefa", images[picks], d[0], f"{short}: sefa-0, all slots", values)
+        where = ", all slots" if model.is_style_based else " (in z)"
+        save(model, f"{short}-sefa", images[picks], d[0], f"{short}: sefa-0{where}", values)
         if short == "automodulator":
             coarse = genae.directions(model, method="sefa", k=3, slots="coarse", data="fashion-mnist")
             save(model, f"{short}-sefa-coarse", images[picks], coarse[0], f"{short}: sefa-0, coarse slots", values)
@@ -145,9 +151,7 @@ def grids(args: argparse.Namespace) -> None:
     model = convert_stylegan2(args.stylegan2)
     w = model.prior.sample(6, generator=torch.Generator().manual_seed(0))
     d = genae.directions(model, method="sefa", k=3)
-    for index in range(2):
-        save(model, f"stylegan2-sefa-{index}", w, d[index], f"narrow StyleGAN2 fixture (untrained): sefa-{index}",
-             values)
+    save(model, "stylegan2-sefa-0", w, d[0], "narrow StyleGAN2 fixture (untrained): sefa-0", values)
 
 
 def convert_stylegan2(checkpoint: Path) -> Any:
