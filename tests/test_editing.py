@@ -100,6 +100,20 @@ def test_trouser_to_dress_on_the_vae_acts_in_z(models, trousers) -> None:
         genae.edit(m, trousers[:2], d[0], strength=1, slots="coarse")
 
 
+def test_supervised_from_a_labelled_folder(models, tmp_path) -> None:
+    from PIL import Image
+
+    from genae.viz import to_uint8
+
+    dataset = open_dataset("fashion-mnist-mini", split="test", resolution=32)
+    for name, label in (("trouser", 1), ("dress", 3)):
+        (tmp_path / name).mkdir()
+        for i in np.flatnonzero(dataset.labels == label)[:10]:
+            Image.fromarray(to_uint8(dataset[int(i)][0][None])[0, ..., 0]).save(tmp_path / name / f"{i}.png")
+    d = genae.directions(models["automodulator-fashion-mnist-32"], method="supervised", data=tmp_path, labels=(1, 0))
+    assert d.names == ["trouser->dress"] and d.provenance["settings"]["labels"] == [1, 0]
+
+
 def test_condition_projects_the_other_direction_out(models) -> None:
     m = models["automodulator-fashion-mnist-32"]
     other = genae.directions(m, method="sefa", k=1)
