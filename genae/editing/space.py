@@ -1,9 +1,10 @@
 """Where edits happen: a model's *style codes*, the vectors its decoder reads linearly, one per slot.
 
-For most families the codes are the model's own latents (the automodulator's z, StyleGAN2's w, a VAE's z with
-a single slot). A decoder whose style affines read something else says so with two optional hooks:
-``style_codes(latents)`` (latents → codes; LIA: ``w = φ⁻¹(z)``) and ``forward_style_codes(codes)`` (decode
-per-slot codes). ``style_affine_weights()`` (per slot, the matrices reading the codes) is what SeFa needs.
+These are the model's *style space*, the capability inversion and interpolation use too
+(:meth:`~genae.interfaces.GenerativeAutoencoder.style_space` and ``to_style_space``): for most families the
+model's own latents (the automodulator's z, StyleGAN2's w, a VAE's z with a single slot), for LIA ``w = φ⁻¹(z)``.
+``style_affine_weights()`` on the style space's decoder (per slot, the matrices reading the codes) is what
+SeFa needs.
 Decoding goes through exactly the operations ``model.decode`` uses, so an edit of strength 0 reproduces the
 model's own reconstruction bit for bit.
 """
@@ -29,11 +30,12 @@ class EditSpace:
         if not isinstance(model, GenerativeAutoencoder):
             raise TypeError(f"model: expected a genae model (GenerativeAutoencoder), got {type(model).__name__}")
         self.model = model
-        self.decoder = model.decoder
+        space = model.style_space()
+        self.decoder = space.decoder
         self.num_slots = self.decoder.num_styles if model.is_style_based else 1
         self.dim = model.latent_dim
         #: "w" for codes behind a mapping (LIA's flow, StyleGAN2's mapping network), else "z".
-        self.name = "w" if hasattr(self.decoder, "style_codes") or hasattr(model.prior, "mapping") else "z"
+        self.name = "w" if space is not model or hasattr(model.prior, "mapping") else "z"
 
     # -- slots ------------------------------------------------------------------------------------------
     def slot_range(self, spec: StyleRange) -> tuple[int, int]:
@@ -60,15 +62,11 @@ class EditSpace:
         return [self._map(latents)] * self.num_slots
 
     def _map(self, latents: Tensor) -> Tensor:
-        hook = getattr(self.decoder, "style_codes", None)
-        return latents if hook is None else hook(latents)
+        return self.model.to_style_space(latents)
 
     def decode(self, codes: Sequence[Tensor]) -> Tensor:
         """Images in ``[-1, 1]`` from per-slot codes, through the operations ``model.decode`` runs."""
-        hook = getattr(self.decoder, "forward_style_codes", None)
-        if hook is not None:
-            out = hook(list(codes))
-        elif self.model.is_style_based:
+        if self.model.is_style_based:
             out = self.decoder.forward_styles(list(codes))
         else:
             out = self.decoder(codes[0])

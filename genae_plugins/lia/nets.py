@@ -96,16 +96,8 @@ class FlowStyleDecoder(StyleDecoder):
         return self.synthesis.style_ranges
 
     def style_affine_weights(self) -> list[list[Tensor]]:
-        """The synthesis' AdaIN affines: they read ``w``, so LIA's style codes are ``w`` (see :meth:`style_codes`)."""
+        """The synthesis' AdaIN affines: they read ``w``, LIA's style space (``LIA.style_space``)."""
         return self.synthesis.style_affine_weights()
-
-    def style_codes(self, z: Tensor) -> Tensor:
-        """``w = φ⁻¹(z)``: what the style affines read (editing moves codes here)."""
-        return self.flow.inverse(z)
-
-    def forward_style_codes(self, codes: Sequence[Tensor]) -> Tensor:
-        """Decode per-slot ``w`` (:meth:`forward_styles` after its flow inversion; raw output)."""
-        return self.forward_w(codes)
 
     def forward_w(self, ws: Sequence[Tensor], phase: int | None = None, alpha: float = 1.0,
                   noise_generator: torch.Generator | None = None) -> Tensor:
