@@ -167,7 +167,7 @@ def test_tensorboard_without_its_package_is_one_line(toy_name, tmp_path, monkeyp
 
 
 def test_tensorboard_event_files_when_installed(toy_name, tmp_path):
-    pytest.importorskip("tensorboard")
+    pytest.importorskip("tensorboard", reason="the optional [tensorboard] extra is not installed (dev installs it)")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     _toy_run(toy_name, tmp_path, steps=4, tensorboard=True).fit()
