@@ -12,15 +12,17 @@ from genae._version import __version__
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs (never imported at run time)
     from genae.editing import directions, edit
     from genae.factory import create, list_models, list_pretrained, load, register_model
+    from genae.fitted_prior import fit_prior
     from genae.inversion import invert
 
-__all__ = ["__version__", "create", "directions", "edit", "invert", "list_models", "list_pretrained", "load",
+__all__ = ["__version__", "create", "directions", "edit", "fit_prior", "invert", "list_models", "list_pretrained", "load",
            "register_model"]
 
 _LAZY = {
     "create": "genae.factory",
     "directions": "genae.editing",
     "edit": "genae.editing",
+    "fit_prior": "genae.fitted_prior",
     "invert": "genae.inversion",
     "load": "genae.factory",
     "list_models": "genae.factory",

@@ -129,7 +129,7 @@ def _body(model: GenerativeAutoencoder, card: Mapping[str, Any], name: str, metr
              f"- architecture: `{model.architecture}` (plugin `{model.plugin}`)",
              f"- parameters: {n_params:,}",
              f"- image shape: {model.image_shape}, latent dim: {model.latent_dim}"]
-    for key in ("dataset", "data_preparation", "training", "source", "conversion"):
+    for key in ("dataset", "data_preparation", "training", "source", "conversion", "prior"):
         if card.get(key):
             lines.append(f"- {key.replace('_', ' ')}: {strip_local_paths(card[key])}")
     if card.get("dataset_hash"):

@@ -22,6 +22,7 @@ LAZY_COMMANDS = {
     "translate": "genae.operations_cli:translate_command",
     "classify": "genae.operations_cli:classify_command",
     "edit": "genae.editing_cli:edit_command",
+    "fit-prior": "genae.prior_cli:fit_prior_command",
 }
 
 #: One-line help of the lazy commands, so `genae --help` lists them without importing them (and torch).
@@ -32,6 +33,7 @@ SHORT_HELP = {
     "translate": "Translate images to a CycleIAE's other domain, several noise draws each.",
     "classify": "Assign images (files or folders) to an IAE's classes or clusters; CSV out.",
     "edit": "Edit images along SeFa, GANSpace or supervised latent directions.",
+    "fit-prior": "Fit a Gaussian-mixture prior to a trained model's codes (better samples).",
 }
 
 

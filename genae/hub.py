@@ -57,6 +57,7 @@ def save_pretrained(
     from safetensors.torch import save_file
 
     from genae.factory import provenance
+    from genae.fitted_prior import prior_spec
 
     if not model.architecture:
         raise ValueError(
@@ -75,6 +76,8 @@ def save_pretrained(
         "config": model.config.to_dict(),
         "card": merged_card,
     }
+    if prior_spec(model) is not None:
+        config["prior"] = prior_spec(model)
     # The whole folder is staged and swapped in: a failure at any point leaves the earlier model loadable.
     with atomic_folder(path, replaces=MODEL_FILES) as staged:
         save_file(tensors, str(staged / WEIGHTS_NAME), metadata={"format": "pt", "genae_version": __version__})
@@ -119,7 +122,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 
 #: Keys of ``config.json`` a folder may omit (or set to null), with the JSON type they must have otherwise.
 OPTIONAL_KEYS: dict[str, type] = {"format": str, "genae_version": str, "plugin": str, "distribution": dict,
-                                  "card": dict, "model_class": str}
+                                  "card": dict, "model_class": str, "prior": dict}
 _JSON_NAMES = {str: "string", dict: "object"}
 
 
@@ -147,6 +150,7 @@ def load_folder(folder: str | Path, device: torch.device | str | None = None) ->
     from safetensors.torch import load_file
 
     from genae.factory import build_saved
+    from genae.fitted_prior import apply_prior_spec
 
     folder = Path(folder)
     config = read_config(folder)
@@ -154,6 +158,10 @@ def load_folder(folder: str | Path, device: torch.device | str | None = None) ->
     if not weights.is_file():
         raise ModelFolderError(f"{folder}: no {WEIGHTS_NAME}")
     model = build_saved(config)
+    try:
+        apply_prior_spec(model, config.get("prior"), str(folder / CONFIG_NAME))
+    except ValueError as error:
+        raise ModelFolderError(str(error)) from None
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError) as error:

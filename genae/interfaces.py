@@ -94,6 +94,11 @@ class Prior(nn.Module, abc.ABC):
         """True when samples lie on the unit sphere (interpolation then uses slerp)."""
         return False
 
+    @property
+    def has_log_prob(self) -> bool:
+        """True when :meth:`log_prob` gives a density (``genae info`` shows it as a capability)."""
+        return type(self).log_prob is not Prior.log_prob
+
     def log_prob(self, z: Tensor) -> Tensor:
         """Log-density of ``z``; priors without a tractable density raise ``TypeError``."""
         raise TypeError(f"{type(self).__name__} has no tractable log-density")
@@ -173,7 +178,7 @@ class GenerativeAutoencoder(nn.Module):
             "sample": True,
             "interpolate": True,
             "style_mixing": self.is_style_based,
-            "log_prob": type(self.prior).log_prob is not Prior.log_prob,
+            "log_prob": self.prior.has_log_prob,
         }
 
     # -- checks shared by every entry point ---------------------------------------------------------
