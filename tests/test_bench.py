@@ -334,3 +334,23 @@ def test_every_metric_shows_progress_including_disentanglement(toy_folders, caps
     for text in ("factor classifier (trained once, then cached)", "disentanglement pairs",
                  "precision/recall", "density/coverage", ", disentanglement", ", mse"):
         assert text in err, text
+
+
+def test_rfid_is_the_frechet_distance_of_reconstructions(toy_folders) -> None:
+    from genae.data import open_dataset
+    from genae.metrics.extractors import get_extractor
+    from genae.metrics.frechet import frechet_distance
+
+    (record,) = run_bench([str(toy_folders["style"])], data=DATA, metrics="rfid", n=24, seed=3, batch_size=8,
+                          progress=False)
+    rfid = _figure(record, "rfid")
+    assert rfid["label"] == "rFID[fashion-mnist-features]" and rfid["n"] == 24
+    model = genae.load(toy_folders["style"])
+    dataset = open_dataset(DATA, split="test", resolution=model.resolution, channels=model.channels, seed=3)
+    indices = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(3))[:24].sort().values
+    real = torch.stack([dataset[int(i)][0] for i in indices])
+    extractor = get_extractor("fashion-mnist-features")
+    with torch.no_grad():
+        expected = frechet_distance(extractor.extract(real.split(8)),
+                                    extractor.extract(model.reconstruct(real).split(8)))
+    assert rfid["value"] == pytest.approx(expected.value, rel=1e-4)

@@ -33,6 +33,7 @@ from genae.progress import progress_bar, progress_iter
 METRICS: dict[str, str] = {
     "fid": "Frechet distance between features of prior samples and of the real split",
     "kid": "kernel (polynomial, degree 3) distance, same sets as fid",
+    "rfid": "Frechet distance between features of the real split's reconstructions and of the real split",
     "precision": "improved precision, k=3 (Kynkaanniemi et al. 2019): share of samples on the real manifold",
     "recall": "improved recall, k=3 (Kynkaanniemi et al. 2019): share of real images on the samples' manifold",
     "density": "density, k=5 (Naeem et al. 2020): mean real k-NN balls holding a sample, / k",
@@ -260,6 +261,12 @@ class _ModelRun:
         self.dataset, self.real, _ = ctx.real(model.resolution, model.channels)
         self.n = len(self.real)
 
+    @property
+    def generated(self) -> str:
+        """What the sample figures measure: draws of the architecture's prior or of a fitted one."""
+        components = getattr(self.model.prior, "components", None)
+        return "prior samples" if components is None else f"samples of a fitted {components}-component mixture prior"
+
     @cached_property
     def samples(self) -> Tensor:
         generator = torch.Generator().manual_seed(self.s.seed)
@@ -304,7 +311,19 @@ class _ModelRun:
 
         score = frechet_distance_from_stats(self.ctx.real_stats(*self._shape()), self.sample_stats)
         return [figure("fid", "fid", f"FID[{self.ctx.extractor.label}]", score.value, n=score.n_b,
-                       n_real=score.n_a, generated="prior samples", **self._extractor_settings())]
+                       n_real=score.n_a, generated=self.generated, **self._extractor_settings())]
+
+    def rfid(self) -> list[dict[str, Any]]:
+        """FID of reconstructions: with the sample FID it tells a prior that misses the encoder's codes (sample FID
+        far above it) from a decoder that cannot draw the data (both high)."""
+        from genae.metrics.frechet import FeatureStats, frechet_distance_from_stats
+
+        features = self.ctx.extractor.extract(self.ctx.bar(_batches(self.reconstructions, self.s.batch_size),
+                                                           "reconstruction features"))
+        score = frechet_distance_from_stats(self.ctx.real_stats(*self._shape()),
+                                            FeatureStats.from_features(features, "reconstruction features"))
+        return [figure("rfid", "rfid", f"rFID[{self.ctx.extractor.label}]", score.value, n=score.n_b,
+                       n_real=score.n_a, generated="reconstructions of the real images", **self._extractor_settings())]
 
     def kid(self) -> list[dict[str, Any]]:
         from genae.metrics.frechet import kernel_distance
@@ -334,7 +353,7 @@ class _ModelRun:
 
     def _manifold_figure(self, name: str, result: dict[str, Any], reference: str) -> list[dict[str, Any]]:
         return [figure(name, name, f"{name}[{self.ctx.extractor.label}]", result[name], n=result["n_fake"],
-                       n_real=result["n_real"], k=result["k"], definition=reference, generated="prior samples",
+                       n_real=result["n_real"], k=result["k"], definition=reference, generated=self.generated,
                        **self._extractor_settings())]
 
     def precision(self) -> list[dict[str, Any]]:
@@ -356,7 +375,7 @@ class _ModelRun:
             raise NotApplicable("the Inception Score needs the published Inception weights' classifier")
         result = inception_score(logits_from_features(self.ctx.extractor, self.sample_features), SPLITS)
         return [figure("is", "is", f"IS[{self.ctx.extractor.label}]", result["mean"], n=result["n"],
-                       std=result["std"], splits=SPLITS, generated="prior samples",
+                       std=result["std"], splits=SPLITS, generated=self.generated,
                        std_is="population standard deviation over the splits (np.std, as the original code)",
                        classifier_head="1008 logits without bias" if self.ctx.extractor.name.startswith("inception")
                        else "the extractor's 10-class head", **self.ctx.extractor.info())]
@@ -369,7 +388,7 @@ class _ModelRun:
                        n=result["n"], n_real=result["n_real"], points=POINTS, sizes=result["sizes"],
                        fids=[round(v, 6) for v in result["fids"]], slope=result["slope"],
                        fit=f"FID_N = a + b/N at {POINTS} N from {MIN_FRACTION:g}*N to N; reported a",
-                       generated="prior samples", **self._extractor_settings())]
+                       generated=self.generated, **self._extractor_settings())]
 
     def lpips(self) -> list[dict[str, Any]]:
         metric = self.ctx.lpips("alex")
