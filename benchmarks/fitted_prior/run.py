@@ -23,17 +23,18 @@ import torch
 import genae
 from genae.bench.provenance import git_commit
 from genae.bench.runner import run_bench
+from genae.fitted_prior import GaussianMixturePrior
 from genae.io import write_text_atomic
 from genae.viz import save_image_grid
 
 
-def bench(folder: str, n: int, seed: int) -> dict[str, Any]:
-    record = run_bench([folder], data="fashion-mnist", metrics="fid,kid", n=n, seed=seed, progress=False)[0]
+def bench(folder: str, n: int, seed: int, metrics: str = "fid,kid") -> dict[str, Any]:
+    record = run_bench([folder], data="fashion-mnist", metrics=metrics, n=n, seed=seed, progress=False)[0]
     if record["status"] != "ok":
         raise RuntimeError(f"{folder}: bench failed: {record['error']}")
     figures = {f["metric"]: f for f in record["figures"]}
-    return {"fid": round(figures["fid"]["value"], 2), "kid": round(figures["kid"]["value"], 4),
-            "label": figures["fid"]["label"], "n": figures["fid"]["n"]}
+    values = {name: round(figures[name]["value"], 4 if name == "kid" else 2) for name in metrics.split(",")}
+    return {**values, "label": figures["fid"]["label"], "n": figures["fid"]["n"]}
 
 
 def grid(model: Any, path: Path, seed: int) -> str:
@@ -56,11 +57,15 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.models:
             model = genae.load(name)
             label = Path(name).name
-            own = {"model": label, "prior": type(model.prior).__name__, **bench(name, args.n, args.seed)}
+            if isinstance(model.prior, GaussianMixturePrior):  # a model that ships with a fitted prior
+                model.prior = model.prior.base
+            own_folder = str(model.save_pretrained(Path(work) / f"{label}-own"))
+            own = {"model": label, "prior": type(model.prior).__name__,
+                   **bench(own_folder, args.n, args.seed, "fid,kid,rfid")}
             start = time.perf_counter()
             genae.fit_prior(model, "fashion-mnist", components=args.components, seed=args.seed, progress=False)
             fit_s = time.perf_counter() - start
-            folder = model.save_pretrained(Path(work) / label)
+            folder = model.save_pretrained(Path(work) / f"{label}-fitted")
             fitted = {"model": label, "prior": f"fitted {args.components}-component mixture",
                       "fit_s": round(fit_s, 1), "em_iterations": model.prior.fitted_on["iterations"],
                       **bench(str(folder), args.n, args.seed)}
@@ -79,9 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     write_text_atomic(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     lines = ["# Sample quality: each model's own prior vs a Gaussian mixture fitted to its codes", "",
              f"Command: `{command}`  ", f"Commit: {meta['commit']}  ", f"Machine: {meta['machine']}", "",
-             "| model | prior | FID | KID | N | fit (s) |", "|---|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['model']} | {r['prior']} | {r['fid']} | {r['kid']} | {r['n']} | {r.get('fit_s', '')} |"
-              for r in rows]
+             "| model | prior | sample FID | sample KID | rFID (reconstructions) | N | fit (s) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['prior']} | {r['fid']} | {r['kid']} | {r.get('rfid', '')} | {r['n']} | "
+              f"{r.get('fit_s', '')} |" for r in rows]
     label = rows[0]["label"] if rows else "FID"
     lines += ["", f"FID and KID are `{label}` against the Fashion-MNIST test split, seed {args.seed}. The mixture "
               "is fitted to the encoder's codes of the 60,000 training images (`genae.fit_prior`); the test "
