@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from genae.cards import strip_local_paths
 from genae.interfaces import GenerativeAutoencoder, Prior
 from genae.mixture import MixtureFit, fit_gaussian_mixture, mixture_log_prob
 from genae.progress import progress_bar
@@ -172,14 +173,15 @@ def _training_images(model: GenerativeAutoencoder, data: Any, limit: int | None)
     if isinstance(data, str):
         from genae.data import open_dataset
 
-        name = f"{data} (train split)"
+        name = f"{strip_local_paths(data)} (train split)"
         data = open_dataset(data, split="train", resolution=model.resolution, channels=model.channels, limit=limit)
         limit = None
     if not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):
         raise TypeError(f"data: expected a dataset name, a dataset of (image, label) pairs or an image tensor, "
                         f"got {type(data).__name__}")
     size = len(data) if limit is None else min(limit, len(data))
-    description = getattr(data, "description", type(data).__name__)
+    # No local paths: config.json and the card are published with the model.
+    description = strip_local_paths(getattr(data, "description", type(data).__name__))
     record: dict[str, Any] = {"data": name or description, "description": description}
     if callable(getattr(data, "content_hash", None)) and limit is None:
         record["content_hash"] = data.content_hash()

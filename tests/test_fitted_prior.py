@@ -204,3 +204,18 @@ def test_log_likelihood_is_per_point_mean() -> None:
     fit = fit_gaussian_mixture(x, 3, generator=torch.Generator().manual_seed(0))
     direct = float(mixture_log_prob(x, fit.weights, fit.means, fit.scale_tril).mean())
     assert math.isclose(fit.log_likelihood, direct, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_the_saved_prior_names_no_local_path(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from genae.viz import to_uint8
+
+    folder = tmp_path / "my" / "garments"
+    folder.mkdir(parents=True)
+    for index, array in enumerate(to_uint8(example_images(12, resolution=32, channels=1))):
+        Image.fromarray(array[:, :, 0]).save(folder / f"{index}.png")
+    model = genae.fit_prior(tiny_automodulator(), str(folder), components=2, progress=False)
+    saved = model.save_pretrained(tmp_path / "model")
+    assert str(tmp_path) not in (saved / "config.json").read_text()
+    assert str(tmp_path) not in (saved / "README.md").read_text()

@@ -214,8 +214,7 @@ def package(model_dir: Path, metrics: dict[str, Any], args: argparse.Namespace) 
         fid = {f"sample FID[fashion-mnist-features], N={args.fid_n:,}, sphere prior": sphere_fid}
         fitted = None
         if args.prior_components:
-            genae.fit_prior(model, open_dataset("fashion-mnist", split="train", resolution=32, root=FASHION_ROOT),
-                            components=args.prior_components, progress=False)
+            genae.fit_prior(model, "fashion-mnist", components=args.prior_components, progress=False)
             fitted = sample_fid(model, Path(work) / "fitted", args.fid_n)
             fid[f"sample FID[fashion-mnist-features], N={args.fid_n:,}, fitted prior (default)"] = fitted
     print(json.dumps(fid), flush=True)
@@ -232,6 +231,7 @@ def package(model_dir: Path, metrics: dict[str, Any], args: argparse.Namespace) 
     card.update({
         "name": "automodulator-fashion-mnist-32",
         "load_name": "automodulator-fashion-mnist-32",
+        "license": "mit",
         "description": (
             "A small automodulator (Heljakka et al. 2020) trained on Fashion-MNIST at 32x32 (1 channel, "
             f"128-d latent on the unit sphere) with {args.threads} torch thread(s) on a 2-core CPU, with the full genae recipe: progressive "
