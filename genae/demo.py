@@ -1,8 +1,9 @@
 """What ``genae demo`` shows: one model's grids, or a tour of each bundled family at what it does best.
 
 The tour picks, per family, what its bundled model is good at (measured in benchmarks/results/): the
-automodulator reconstructs and mixes styles, LIA samples garments (sample FID[fm] 87 against the
-automodulator's 111, benchmarks/results/lia-bench.md), the clustering IAE groups garments without labels. Everything runs on the shipped test images in seconds.
+automodulator reconstructs, mixes styles and samples garments from its fitted prior (sample FID[fm] 51 at
+N = 10,000, fitted-prior-fashion-mnist.md), LIA samples garments from its own prior (87, lia-bench.md), the
+clustering IAE groups garments without labels. Everything runs on the shipped test images in seconds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import Tensor
 
 #: (file prefix, bundled model, what to show) for the tour, in the order it runs.
 TOUR: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("automodulator", "automodulator-fashion-mnist-32", ("reconstructions", "mixing")),
+    ("automodulator", "automodulator-fashion-mnist-32", ("reconstructions", "samples", "mixing")),
     ("lia", "lia-fashion-mnist-32", ("samples",)),
     ("iae", "iae-cluster-fashion-mnist-32", ("clusters",)),
 )

@@ -68,10 +68,11 @@ def test_demo_writes_the_grids(tmp_path):
 
 
 def test_demo_tours_each_family_at_what_it_does_best(tmp_path):
-    """Issue 22: the automodulator's reconstructions and mixing, LIA's samples, the clustering IAE's clusters."""
+    """Issue 22: the automodulator's reconstructions, samples (fitted prior) and mixing, LIA's samples, the
+    clustering IAE's clusters."""
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "reconstruction MSE" in result.output and "clusters used" in result.output
-    names = {"automodulator-reconstructions", "automodulator-mixing-coarse", "automodulator-mixing-fine",
-             "lia-samples", "iae-clusters"}
+    names = {"automodulator-reconstructions", "automodulator-samples", "automodulator-mixing-coarse",
+             "automodulator-mixing-fine", "lia-samples", "iae-clusters"}
     assert {p.stem for p in tmp_path.glob("*.png")} == names
