@@ -239,7 +239,8 @@ def package(model_dir: Path, metrics: dict[str, Any], args: argparse.Namespace) 
             "Barron's adaptive robust loss. Unlike the authors, the decoder also gets a pixel reconstruction term "
             "(decoder_reconstruction_weight=1, reconstruction_weight=1) and the KL-gap margin is 0.05 from the "
             "first phase (authors: 0.5 from the third); short 4-16 px phases: see benchmarks/automodulator/. "
-            f"Weights: {card.get('weights', 'decoder EMA (decay 0.999), as exported by the trainer')}."
+            f"Weights: {card.get('weights', 'decoder EMA (decay 0.999), as exported by the trainer')}. "
+            "Sample FID along the run: benchmarks/results/automodulator-fid-curve.md in the genae repository."
         ),
         "data_preparation": "Fashion-MNIST train split (60,000 images), 28x28 zero-padded to 32x32, in [-1, 1]",
         "source": f"trained by `{command}`; packaged at git commit {git_commit() or 'unknown'} "
