@@ -54,7 +54,8 @@ def test_em_never_lowers_the_likelihood() -> None:
     fit_gaussian_mixture(draw_known_mixture(2000, 5), 5, generator=torch.Generator().manual_seed(0),
                          on_iteration=lambda i, ll: trace.append(ll))
     assert len(trace) >= 2
-    assert all(b >= a - 1e-9 for a, b in zip(trace, trace[1:]))
+    # EM never lowers the likelihood; the covariance floor (1e-6 on the diagonal) may cost far less than 1e-6.
+    assert all(b >= a - 1e-6 for a, b in zip(trace, trace[1:]))
 
 
 def test_mixture_log_prob_is_the_mixture_density() -> None:
