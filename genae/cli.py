@@ -37,6 +37,10 @@ SHORT_HELP = {
 }
 
 
+#: The most images one PNG grid holds: 100x100 tiles, already 3,200 px wide at 32 px.
+MAX_GRID_IMAGES = 10_000
+
+
 def default_device() -> str:
     """``cuda`` when a GPU is usable, else ``cpu``: the ``--device`` default of every command."""
     import torch
@@ -49,10 +53,10 @@ def device_option(func: Any) -> Any:
                         help="Where to run (cpu, cuda, cuda:1, mps).")(func)
 
 
-def count_option(help_text: str, default: int) -> Any:
+def count_option(help_text: str, default: int, maximum: int | None = None) -> Any:
     """``-n/--num``: how many images a command works on (the same flag with the same meaning everywhere)."""
-    return click.option("-n", "--num", "count", type=click.IntRange(min=1), default=default, show_default=True,
-                        help=help_text)
+    return click.option("-n", "--num", "count", type=click.IntRange(min=1, max=maximum), default=default,
+                        show_default=True, help=help_text)
 
 
 def progress_option(func: Any) -> Any:
@@ -319,7 +323,8 @@ def reconstruct_command(model_name: str, images: tuple[str, ...], data: str, cou
 
 @cli.command("sample")
 @click.argument("model_name")
-@count_option("How many images to draw from the prior (with --condition: per condition image).", 16)
+@count_option("How many images to draw from the prior (with --condition: per condition image); one grid holds "
+              f"at most {MAX_GRID_IMAGES:,}.", 16, maximum=MAX_GRID_IMAGES)
 @click.option("--seed", default=0, show_default=True, help="Seed of the prior draws.")
 @device_option
 @click.option("--scale", default=4, show_default=True, help="Enlarge the PNG by this factor.")

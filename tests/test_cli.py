@@ -69,6 +69,14 @@ def test_usage_errors_are_one_line(capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_sample_count_is_bounded_before_any_work(capsys, tmp_path):
+    out = tmp_path / "x.png"
+    assert main(["sample", "automodulator-fashion-mnist-32", "-n", "9223372036854775808", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "1<=x<=10000" in err[0] and "-n" in err[0]
+    assert not out.exists()
+
+
 def test_failed_plugin_is_reported_once_by_list(tmp_path):
     (tmp_path / "genae_broken_demo").mkdir()
     (tmp_path / "genae_broken_demo" / "__init__.py").write_text("def register(registry):\n    raise ImportError('no libfoo')\n")
