@@ -13,6 +13,7 @@ saved with the model: its tensors in the safetensors file, its description under
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -123,7 +124,7 @@ def apply_prior_spec(model: GenerativeAutoencoder, spec: Any, where: str = "conf
 
 def fit_prior(
     model: GenerativeAutoencoder,
-    data: str | Tensor | Dataset,
+    data: str | os.PathLike | Tensor | Dataset,
     *,
     components: int = 10,
     limit: int | None = None,
@@ -134,7 +135,7 @@ def fit_prior(
 ) -> GenerativeAutoencoder:
     """Fit a :class:`GaussianMixturePrior` to ``model``'s codes of ``data`` and make it the model's prior.
 
-    ``data``: a dataset name or path (its train split, at the model's shape), a dataset of ``(image, label)``
+    ``data``: a dataset name or path (``str`` or ``Path``; its train split, at the model's shape), a dataset of ``(image, label)``
     pairs, or an image tensor ``(N, C, H, W)`` in ``[-1, 1]``; ``limit`` keeps its first images. A model whose
     prior was fitted before is refitted from its base prior. Returns ``model`` (changed in place), whose
     ``sample`` then draws from the mixture; ``model.prior.base`` keeps the architecture's own prior.
@@ -170,10 +171,10 @@ def _training_images(model: GenerativeAutoencoder, data: Any, limit: int | None)
         images = data[:limit] if limit else data
         return images, {"data": f"a tensor of {len(images)} images"}
     name = None
-    if isinstance(data, str):
+    if isinstance(data, (str, os.PathLike)):
         from genae.data import open_dataset
 
-        name = f"{strip_local_paths(data)} (train split)"
+        name = f"{strip_local_paths(str(data))} (train split)"
         data = open_dataset(data, split="train", resolution=model.resolution, channels=model.channels, limit=limit)
         limit = None
     if not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):

@@ -216,7 +216,7 @@ def test_the_saved_prior_names_no_local_path(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     for index, array in enumerate(to_uint8(example_images(12, resolution=32, channels=1))):
         Image.fromarray(array[:, :, 0]).save(folder / f"{index}.png")
-    model = genae.fit_prior(tiny_automodulator(), str(folder), components=2, progress=False)
+    model = genae.fit_prior(tiny_automodulator(), folder, components=2, progress=False)  # a Path works as a str
     saved = model.save_pretrained(tmp_path / "model")
     assert str(tmp_path) not in (saved / "config.json").read_text()
     assert str(tmp_path) not in (saved / "README.md").read_text()
