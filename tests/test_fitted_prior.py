@@ -37,6 +37,7 @@ def tiny_automodulator() -> genae.interfaces.GenerativeAutoencoder:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.numerics
 def test_em_recovers_a_known_mixture(seed: int) -> None:
     x = draw_known_mixture(6000, seed)
     fit = fit_gaussian_mixture(x, 3, generator=torch.Generator().manual_seed(seed))
@@ -49,6 +50,7 @@ def test_em_recovers_a_known_mixture(seed: int) -> None:
     assert fit.converged
 
 
+@pytest.mark.numerics
 def test_em_never_lowers_the_likelihood() -> None:
     trace: list[float] = []
     fit_gaussian_mixture(draw_known_mixture(2000, 5), 5, generator=torch.Generator().manual_seed(0),
@@ -58,6 +60,7 @@ def test_em_never_lowers_the_likelihood() -> None:
     assert all(b >= a - 1e-6 for a, b in zip(trace, trace[1:]))
 
 
+@pytest.mark.numerics
 def test_mixture_log_prob_is_the_mixture_density() -> None:
     x = draw_known_mixture(50, 3)
     reference = torch.distributions.MixtureSameFamily(
@@ -200,6 +203,7 @@ def test_cli_fit_prior_writes_a_model_that_samples_from_it(tmp_path: Path,
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.numerics
 def test_log_likelihood_is_per_point_mean() -> None:
     x = draw_known_mixture(3000, 7)
     fit = fit_gaussian_mixture(x, 3, generator=torch.Generator().manual_seed(0))
