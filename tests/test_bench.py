@@ -190,14 +190,14 @@ def test_interrupt_keeps_finished_models(toy_folders, tmp_path, monkeypatch) -> 
 def test_cli_prints_the_table_and_fails_on_failed_models(toy_folders, tmp_path) -> None:
     runner = CliRunner()
     args = ["--models", str(toy_folders["style"]), "--data", DATA, "--metrics", "mse,psnr,ssim,speed", "-n", "16",
-            "--quiet", "--out", str(tmp_path / "cli")]
+            "--no-progress", "--out", str(tmp_path / "cli")]
     result = runner.invoke(bench_command, args)
     assert result.exit_code == 0, result.output
     assert "| model | MSE | PSNR (dB) | SSIM | encode img/s | decode img/s |" in result.output
-    bad = runner.invoke(bench_command, ["--models", "toy-bench", "--data", DATA, "--metrics", "nope", "--quiet"])
+    bad = runner.invoke(bench_command, ["--models", "toy-bench", "--data", DATA, "--metrics", "nope", "--no-progress"])
     assert bad.exit_code == 2 and "unknown metric" in bad.output
     failing = runner.invoke(bench_command, ["--models", "nothing-here", "--data", DATA, "--metrics", "mse",
-                                            "-n", "4", "--quiet"])
+                                            "-n", "4", "--no-progress"])
     assert failing.exit_code == 1
 
 
@@ -210,7 +210,7 @@ def test_quick_default_set_and_n_are_chosen_for_the_device(toy_folders) -> None:
     assert {"fid", "kid", "mse"} <= set(QUICK_METRICS) and meta["metric_set"] == "quick default"
     assert default_n("cpu") == 2048 and default_n("cuda") == 10000
     result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA, "-n", "20",
-                                                "--quiet"])
+                                                "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "the quick default set; `--metrics all` computes every metric" in result.output
 
@@ -250,7 +250,7 @@ def test_a_model_named_dotdot_writes_inside_out(toy_folders, tmp_path) -> None:
 ])
 def test_numeric_options_are_usage_errors_before_work(toy_folders, tmp_path, option, message) -> None:
     result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA,
-                                                "--metrics", "ppl", "--quiet", "--out", str(tmp_path / "o"), *option])
+                                                "--metrics", "ppl", "--no-progress", "--out", str(tmp_path / "o"), *option])
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "o").exists()
 
@@ -262,7 +262,7 @@ def test_a_failing_metric_fails_the_command_unless_allowed(toy_folders, monkeypa
         raise RuntimeError("kaputt")
 
     monkeypatch.setattr(runner._ModelRun, "ssim", broken)
-    args = ["--models", str(toy_folders["style"]), "--data", DATA, "--metrics", "mse,ssim", "-n", "8", "--quiet"]
+    args = ["--models", str(toy_folders["style"]), "--data", DATA, "--metrics", "mse,ssim", "-n", "8", "--no-progress"]
     failing = CliRunner().invoke(bench_command, args)
     assert failing.exit_code == 1 and "ssim: RuntimeError: kaputt" in failing.output
     assert "--allow-failed-metrics" in failing.output
@@ -278,7 +278,7 @@ def test_interrupt_without_out_does_not_claim_a_save(toy_folders, monkeypatch) -
 
     monkeypatch.setattr(runner._ModelRun, "mse", interrupt)
     result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA,
-                                                "--metrics", "mse", "-n", "8", "--quiet"])
+                                                "--metrics", "mse", "-n", "8", "--no-progress"])
     assert result.exit_code == 130
     assert "nothing was saved (no --out given)" in result.output and "are saved" not in result.output
 
@@ -323,7 +323,7 @@ def test_reference_file_replaces_the_real_split(toy_folders, tmp_path) -> None:
     wrong = save_reference(tmp_path / "wrong.npz", torch.randn(30, 256),
                            {"extractor": {"extractor": "inception-v3-compat", "weights_sha256": "ab"}})
     result = CliRunner().invoke(bench_command, ["--models", str(toy_folders["style"]), "--data", DATA, "--metrics",
-                                                "fid", "-n", "20", "--quiet", "--reference", str(wrong)])
+                                                "fid", "-n", "20", "--no-progress", "--reference", str(wrong)])
     assert result.exit_code == 2 and "computed with extractor 'inception-v3-compat'" in result.output
 
 
@@ -354,3 +354,15 @@ def test_rfid_is_the_frechet_distance_of_reconstructions(toy_folders) -> None:
         expected = frechet_distance(extractor.extract(real.split(8)),
                                     extractor.extract(model.reconstruct(real).split(8)))
     assert rfid["value"] == pytest.approx(expected.value, rel=1e-4)
+
+
+def test_quiet_is_still_accepted_for_no_progress(toy_folders, capsys) -> None:
+    from genae.cli import main
+
+    args = ["bench", "--models", str(toy_folders["style"]), "--data", DATA, "--metrics", "mse", "-n", "4"]
+    assert main([*args, "--quiet"]) == 0
+    quiet = capsys.readouterr().err
+    assert main([*args, "--no-progress"]) == 0
+    assert capsys.readouterr().err == quiet
+    assert main([*args, "--progress"]) == 0
+    assert len(capsys.readouterr().err.splitlines()) > len(quiet.splitlines())

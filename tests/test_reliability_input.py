@@ -159,6 +159,6 @@ def test_an_idx_header_whose_dimensions_overflow_is_named(tmp_path):
 
 def test_bench_puts_the_reason_for_an_unknown_model_on_stderr():
     result = CliRunner().invoke(bench_command, ["--models", "nothing-here", "--data", "fashion-mnist-mini",
-                                                "--metrics", "mse", "-n", "4", "--quiet"])
+                                                "--metrics", "mse", "-n", "4", "--no-progress"])
     assert result.exit_code == 1
     assert "failed: nothing-here:" in result.stderr and "nothing-here" in result.stderr.split("failed:")[1]

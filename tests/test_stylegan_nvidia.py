@@ -322,7 +322,7 @@ def test_invert_mix_sample_and_bench_on_a_converted_model(cond, tmp_path):
     assert cli_main(["mix", str(folder), "-n", "4", "--out", str(tmp_path / "mix.png")]) == 0
     assert cli_main(["sample", str(folder), "-n", "4", "--label", "3", "--out", str(tmp_path / "s.png")]) == 0
     assert cli_main(["bench", "--models", str(folder), "--data", "fashion-mnist-mini", "--metrics", "mse,speed",
-                     "-n", "8", "--batch-size", "4", "--out", str(tmp_path / "bench"), "--quiet"]) == 0
+                     "-n", "8", "--batch-size", "4", "--out", str(tmp_path / "bench"), "--no-progress"]) == 0
     assert (tmp_path / "mix.png").is_file() and (tmp_path / "s.png").is_file()
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from genae.cli import progress_option
+
 
 def _crop(value: str | None) -> tuple[int, int, int, int] | str | None:
     if not value:
@@ -57,11 +59,13 @@ def _crop(value: str | None) -> tuple[int, int, int, int] | str | None:
               help="Exit 0 even when a metric failed (failures are still reported).")
 @click.option("--no-cache", is_flag=True, help="Recompute real-data features instead of using the cache.")
 @click.option("--random-weights-for-testing", "random_weights", is_flag=True, hidden=True)
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@progress_option
+@click.option("--quiet", is_flag=True, hidden=True, help="Same as --no-progress (the earlier spelling).")
 def bench_command(models: str, data: str, split: str, metrics: str, n: int, seed: int, device: str,
                   out: Path | None, batch_size: int, extractor: str | None, weights_dir: Path | None,
                   ppl_space: str, ppl_variant: str, ppl_n: int | None, crop: str | None, reference: Path | None,
-                  allow_failed_metrics: bool, no_cache: bool, random_weights: bool, quiet: bool) -> None:
+                  allow_failed_metrics: bool, no_cache: bool, random_weights: bool, progress: bool,
+                  quiet: bool) -> None:
     """Compare models on one dataset: FID/KID, precision/recall, density/coverage, IS, LPIPS, PPL, SWD,
     MSE/PSNR/SSIM, mixing metrics and speed. Without --metrics, a quick set that finishes in minutes on a CPU."""
     from genae.bench.report import markdown, metric_set_line
@@ -72,7 +76,7 @@ def bench_command(models: str, data: str, split: str, metrics: str, n: int, seed
         records = run_bench(models, data=data, split=split, metrics=metrics, n=n, seed=seed, device=device,
                             out=out, batch_size=batch_size, no_cache=no_cache, weights_dir=weights_dir,
                             extractor=extractor, ppl_space=ppl_space, ppl_n=ppl_n, crop=_crop(crop),
-                            random_weights=random_weights, progress=not quiet, meta_out=meta, reference=reference,
+                            random_weights=random_weights, progress=progress and not quiet, meta_out=meta, reference=reference,
                             ppl_variant=ppl_variant, on_start=lambda m: click.echo(
                                 f"{metric_set_line(m)} N = {m['n']}.", err=True))
     except KeyboardInterrupt:
