@@ -18,9 +18,9 @@ import textwrap
 import pytest
 import torch
 from torch.utils.data import TensorDataset
+from toy_cli import cli_result, toy_train_args
 
 import genae
-from genae.cli import main
 from genae.io import DiskFullError, atomic_path, write_text_atomic
 from genae.testing.toy_recipe import register_toy
 from genae.training import checkpoint as checkpoint_module
@@ -38,13 +38,7 @@ def toy_data() -> TensorDataset:
 
 
 def train_args(out, *extra: str) -> list[str]:
-    return ["train", register_toy(), "--data", "x", "--resolution", "8", "--out", str(out), "--set", "width=4",
-            "--batch-size", "8", "--no-progress", "--grid-every", "1000", *extra]
-
-
-def run_cli(args, capsys) -> tuple[int, list[str]]:
-    code = main(args)
-    return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return toy_train_args(out, "--grid-every", "1000", *extra)
 
 
 class FillingDisk(io.FileIO):
@@ -72,7 +66,7 @@ def test_disk_full_during_a_checkpoint_is_named_and_keeps_the_previous_one(tmp_p
 
     monkeypatch.setattr(checkpoint_module, "open", open_on_a_filling_disk, raising=False)
     out = tmp_path / "run"
-    code, err = run_cli(train_args(out, "--steps", "3", "--checkpoint-every", "1"), capsys)
+    code, err = cli_result(train_args(out, "--steps", "3", "--checkpoint-every", "1"), capsys)
     assert code == 1
     assert err == [f"error: {out / 'checkpoint.pt'}: not written, the disk is full (no space left on the device "
                    f"holding {out}); the partial file was removed; an earlier version is kept; free some space, "
@@ -109,14 +103,14 @@ def test_a_real_full_tmpfs_during_training(tmp_path, monkeypatch, capsys):
     """The issue's report: a small tmpfs as --out. Needs the right to mount (root here); skipped elsewhere."""
     monkeypatch.setattr(train_cli, "open_dataset", lambda name, resolution, channels: toy_data())
     probe = tmp_path / "probe"
-    assert run_cli(train_args(probe, "--steps", "1"), capsys)[0] == 0
+    assert cli_result(train_args(probe, "--steps", "1"), capsys)[0] == 0
     size = (probe / "checkpoint.pt").stat().st_size
     disk = tmp_path / "disk"
     if not _mount_tmpfs(disk, size * 5 // 2):  # room for two checkpoints (current + previous), not a third
         pytest.skip("cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)")
     try:
         out = disk / "run"
-        code, err = run_cli(train_args(out, "--steps", "6", "--checkpoint-every", "1"), capsys)
+        code, err = cli_result(train_args(out, "--steps", "6", "--checkpoint-every", "1"), capsys)
         assert code == 1 and len(err) == 1, err
         assert err[0].startswith(f"error: {out / 'checkpoint.pt'}: not written, the disk is full"), err
         assert load_checkpoint(out)["step"] == 2
@@ -132,13 +126,13 @@ def test_a_run_killed_during_its_first_checkpoint_resumes_from_step_0(tmp_path, 
     out.mkdir()
     (out / ".checkpoint.pt.k1ll3d00.tmp").write_bytes(b"PK\x03\x04 torn by a kill")
     (out / "metrics.jsonl").write_text('{"step": 1, "losses": {}}\n')
-    code, err = run_cli(train_args(out, "--steps", "2"), capsys)
+    code, err = cli_result(train_args(out, "--steps", "2"), capsys)
     assert code == 1 and len(err) == 1
     assert "holds a run stopped during its first checkpoint write; resume it" in err[0]
     with pytest.warns(RuntimeWarning, match=rf"^{out}: no checkpoint was completed before the run stopped "
                       r"\(\.checkpoint\.pt\.k1ll3d00\.tmp: incomplete, left by a kill during the first checkpoint "
                       r"write\); starting from step 0$"):
-        code, err = run_cli(train_args(out, "--steps", "2", "--resume", "--log-every", "1"), capsys)
+        code, err = cli_result(train_args(out, "--steps", "2", "--resume", "--log-every", "1"), capsys)
     assert code == 0, err
     assert load_checkpoint(out)["step"] == 2
     assert not list(out.glob(".checkpoint.pt.*.tmp"))

@@ -17,9 +17,9 @@ import time
 import pytest
 import torch
 from torch.utils.data import TensorDataset
+from toy_cli import cli_result, toy_train_args
 
 import genae
-from genae.cli import main
 from genae.testing.toy_recipe import ToyRecipe, register_toy
 from genae.training import Trainer, TrainingInterrupted
 from genae.training import cli as train_cli
@@ -38,13 +38,7 @@ def toy_trainer(out, steps: int, recipe_class=ToyRecipe, **kwargs) -> Trainer:
 
 
 def train_args(out, *extra: str) -> list[str]:
-    return ["train", register_toy(), "--data", "x", "--resolution", "8", "--out", str(out), "--set", "width=4",
-            "--batch-size", "8", "--no-progress", "--log-every", "1", *extra]
-
-
-def cli_lines(args, capsys) -> tuple[int, list[str]]:
-    code = main(args)
-    return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return toy_train_args(out, "--log-every", "1", *extra)
 
 
 def folder_bytes(folder) -> dict[str, bytes]:
@@ -75,7 +69,7 @@ def test_a_bad_entry_is_named_with_its_file(tmp_path, entry, bad, reason, monkey
     with pytest.raises(CheckpointError, match=message):
         toy_trainer(tmp_path, steps=3).fit(resume=True)
     monkeypatch.setattr(train_cli, "open_dataset", lambda name, resolution, channels: toy_data())
-    code, err = cli_lines(train_args(tmp_path, "--steps", "3", "--resume"), capsys)
+    code, err = cli_result(train_args(tmp_path, "--steps", "3", "--resume"), capsys)
     assert code == 1 and len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'checkpoint.pt'}: entry '{entry}'")
     assert folder_bytes(tmp_path) == before  # nothing rotated, trimmed or rewritten
 
@@ -92,7 +86,7 @@ def test_a_checkpoint_from_a_newer_genae_is_refused_and_nothing_is_deleted(tmp_p
     with pytest.raises(CheckpointError, match=message):
         toy_trainer(tmp_path, steps=3).fit(resume=True)
     monkeypatch.setattr(train_cli, "open_dataset", lambda name, resolution, channels: toy_data())
-    code, err = cli_lines(train_args(tmp_path, "--steps", "3", "--resume"), capsys)
+    code, err = cli_result(train_args(tmp_path, "--steps", "3", "--resume"), capsys)
     assert code == 1 and len(err) == 1 and "written by a newer genae" in err[0] and "upgrade genae" in err[0]
     assert folder_bytes(tmp_path) == before
 
