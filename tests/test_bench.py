@@ -239,6 +239,8 @@ def test_a_model_named_dotdot_writes_inside_out(toy_folders, tmp_path) -> None:
     assert records[0]["status"] == "ok"
     assert Path(records[0]["images"]["samples"]) == out / "model" / "samples.png"
     assert (out.parent / "samples.png").read_bytes() == b"keep"
+    written = json.loads((out / "results.json").read_text())["models"][0]["images"]
+    assert written["samples"] == "model/samples.png" and str(tmp_path) not in json.dumps(written)
 
 
 @pytest.mark.parametrize(("option", "message"), [

@@ -148,10 +148,23 @@ def _glossary(meta: dict[str, Any], records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _relative(images: dict[str, str], folder: Path) -> dict[str, str]:
+    """Each image path relative to ``folder`` (unchanged when it lies elsewhere)."""
+    def relative(path: str) -> str:
+        try:
+            return Path(path).resolve().relative_to(folder.resolve()).as_posix()
+        except ValueError:
+            return path
+
+    return {name: relative(path) for name, path in images.items()}
+
+
 def write_reports(folder: Path, meta: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"json": folder / "results.json", "csv": folder / "results.csv", "markdown": folder / "results.md"}
-    write_text_atomic(paths["json"], json.dumps(results_document(meta, records), indent=2, default=str) + "\n")
+    # Grid paths relative to the folder: results are published, and where a machine keeps its files is not theirs.
+    published = [{**r, "images": _relative(r["images"], folder)} if r.get("images") else r for r in records]
+    write_text_atomic(paths["json"], json.dumps(results_document(meta, published), indent=2, default=str) + "\n")
     write_text_atomic(paths["csv"], csv_text(records))
     write_text_atomic(paths["markdown"], markdown(meta, records))
     return paths
