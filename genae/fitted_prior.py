@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from genae.cards import strip_local_paths
 from genae.interfaces import GenerativeAutoencoder, Prior
 from genae.mixture import MixtureFit, fit_gaussian_mixture, mixture_log_prob
+from genae.priors import _check_n, _standard_normal
 from genae.progress import progress_bar
 
 KIND = "gaussian-mixture"
@@ -66,14 +67,12 @@ class GaussianMixturePrior(Prior):
             buffer.copy_(getattr(fit, name).to(device=buffer.device, dtype=buffer.dtype))
 
     def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> Tensor:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n: expected a positive int, got {n!r}")
+        _check_n(n)
         # Draw on the generator's device, compute on the buffers': the same numbers on any target device.
         gen_device = generator.device if generator is not None else torch.device("cpu")
         chosen = torch.multinomial(self.weights.to(gen_device, torch.float64), n, replacement=True,
-                                   generator=generator)
-        noise = torch.randn(n, self.latent_dim, generator=generator, device=gen_device)
-        chosen, noise = chosen.to(self.means.device), noise.to(self.means.device, self.means.dtype)
+                                   generator=generator).to(self.means.device)
+        noise = _standard_normal(n, self.latent_dim, generator, self.means.device).to(self.means.dtype)
         z = self.means[chosen] + (self.scale_tril[chosen] @ noise[:, :, None])[:, :, 0]
         if self.is_spherical:
             z = torch.nn.functional.normalize(z, dim=1)
@@ -99,6 +98,11 @@ class GaussianMixturePrior(Prior):
                 "`model.prior.base`")
 
 
+def _is_int_in(value: Any, low: int, high: float = float("inf")) -> bool:
+    """A real int (not a bool) in ``[low, high]``."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def prior_spec(model: GenerativeAutoencoder) -> dict[str, Any] | None:
     """The ``"prior"`` entry of a model's config.json: None unless its prior was fitted."""
     prior = getattr(model, "prior", None)
@@ -112,7 +116,7 @@ def apply_prior_spec(model: GenerativeAutoencoder, spec: Any, where: str = "conf
     if not isinstance(spec, Mapping) or spec.get("kind") != KIND:
         raise ValueError(f"{where}: 'prior' must be an object with kind {KIND!r}, got {spec!r:.80}")
     components, dim = spec.get("components"), spec.get("latent_dim")
-    if isinstance(components, bool) or not isinstance(components, int) or not 1 <= components <= MAX_COMPONENTS:
+    if not _is_int_in(components, 1, MAX_COMPONENTS):
         raise ValueError(f"{where}: prior 'components' must be an int in [1, {MAX_COMPONENTS}], got {components!r:.40}")
     if dim != model.prior.latent_dim:
         raise ValueError(f"{where}: prior 'latent_dim' {dim!r:.40} does not match the model's {model.prior.latent_dim}")
@@ -142,12 +146,12 @@ def fit_prior(
     """
     if not isinstance(model, GenerativeAutoencoder):
         raise TypeError(f"model: expected a genae GenerativeAutoencoder, got {type(model).__name__}")
-    if isinstance(components, bool) or not isinstance(components, int) or not 1 <= components <= MAX_COMPONENTS:
+    if not _is_int_in(components, 1, MAX_COMPONENTS):
         raise ValueError(f"components: expected an int in [1, {MAX_COMPONENTS}], got {components!r}")
     for name, value in (("batch_size", batch_size), ("max_iterations", max_iterations)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not _is_int_in(value, 1):
             raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and not _is_int_in(limit, 1):
         raise ValueError(f"limit: expected a positive int or None, got {limit!r}")
     images, fitted_on = _training_images(model, data, limit)
     codes = _encode_all(model, images, batch_size, progress)

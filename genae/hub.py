@@ -76,8 +76,9 @@ def save_pretrained(
         "config": model.config.to_dict(),
         "card": merged_card,
     }
-    if prior_spec(model) is not None:
-        config["prior"] = prior_spec(model)
+    fitted = prior_spec(model)
+    if fitted is not None:
+        config["prior"] = fitted
     # The whole folder is staged and swapped in: a failure at any point leaves the earlier model loadable.
     with atomic_folder(path, replaces=MODEL_FILES) as staged:
         save_file(tensors, str(staged / WEIGHTS_NAME), metadata={"format": "pt", "genae_version": __version__})
